@@ -1,0 +1,126 @@
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# Targets share .build/ and must run in the order written, even under `make -j`.
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV := .venv
+VENV_BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.stamp
+REQUIREMENTS := tests/requirements.txt
+
+COLLECTION_NAMESPACE := longrun
+COLLECTION_NAME := jobs
+BUILD_DIR := .build
+DIST_DIR := $(BUILD_DIR)/dist
+COLLECTIONS_DIR := $(CURDIR)/$(BUILD_DIR)/collections
+COLLECTION_ENV := ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_DIR)
+# ansible-lint warns unless the venv it runs from is first on PATH.
+VENV_PATH_ENV := PATH=$(CURDIR)/$(VENV_BIN):$$PATH
+
+SSHD := /usr/sbin/sshd
+
+# ansible-test only runs from inside ansible_collections/<namespace>/<name>.
+SANITY_ROOT := $(BUILD_DIR)/sanity/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLECTION_NAME)
+SANITY_LOG := $(CURDIR)/$(BUILD_DIR)/sanity.log
+SANITY_PYTHON ?= 3.11
+# Left out of the sanity copy: local environments, build output, and VCS metadata.
+SANITY_COPY_EXCLUDES := ./.venv ./.build ./.git ./.ansible ./tests/output ./.pytest_cache __pycache__ '*.pyc' '*.tar.gz'
+ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
+GET_PIP_OFFLINE := tests/tools/get_pip_offline.py
+
+PYTEST := $(VENV_BIN)/pytest -p no:cacheprovider
+
+.PHONY: help venv sshd-package collection demo sanity lint changelog-lint units integration test clean
+
+help:
+	@echo 'Targets:'
+	@echo '  venv            create $(VENV) and install $(REQUIREMENTS)'
+	@echo '  sshd-package    install openssh-server if $(SSHD) is missing (root only)'
+	@echo '  collection      build the collection and install it under $(BUILD_DIR)/collections'
+	@echo '  demo            run examples/demo.yml against examples/inventory.yml'
+	@echo '  sanity          ansible-test sanity (log: $(BUILD_DIR)/sanity.log)'
+	@echo '  lint            ansible-lint --profile production'
+	@echo '  changelog-lint  antsibull-changelog lint'
+	@echo '  units           pytest tests/unit'
+	@echo '  integration     pytest tests/integration'
+	@echo '  test            everything above except demo, ending with one pytest run'
+	@echo '  clean           remove $(BUILD_DIR) and test output (keeps $(VENV))'
+
+venv: $(VENV_STAMP)
+
+# An existing venv is reused rather than recreated: pip brings it in line with the pins.
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if [[ ! -x $(VENV_BIN)/python ]]; then \
+		echo '==> creating $(VENV) with $(PYTHON)'; \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	@echo '==> installing $(REQUIREMENTS)'
+	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	@touch $@
+
+sshd-package:
+	@if [[ -x $(SSHD) ]]; then exit 0; fi; \
+	if [[ $$(id -u) -ne 0 ]]; then \
+		echo 'sshd-package: $(SSHD) is missing; integration tests need it.' >&2; \
+		echo 'sshd-package: install openssh-server as root (apt-get install openssh-server), then rerun.' >&2; \
+		exit 1; \
+	fi; \
+	echo '==> installing openssh-server'; \
+	apt-get update -q; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server
+
+collection: venv
+	@rm -rf $(DIST_DIR)
+	$(VENV_BIN)/ansible-galaxy collection build --force --output-path $(DIST_DIR)
+	$(COLLECTION_ENV) $(VENV_BIN)/ansible-galaxy collection install --force --offline -p $(COLLECTIONS_DIR) \
+		$(DIST_DIR)/$(COLLECTION_NAMESPACE)-$(COLLECTION_NAME)-*.tar.gz
+
+demo: venv collection
+	$(COLLECTION_ENV) $(VENV_BIN)/ansible-playbook -i examples/inventory.yml examples/demo.yml
+
+# --venv gives each sanity test its own virtualenv under ~/.ansible/test/venv, built from PyPI.
+# Those virtualenvs start without pip, and ansible-test bootstraps it with a get-pip.py script from
+# ci-files.testing.ansible.com, which is unreachable offline. The cache is seeded with
+# $(GET_PIP_OFFLINE) under the name ansible-test looks for, so nothing is downloaded from there.
+# No test is skipped: the ones that need a missing tool (shellcheck, pwsh) skip themselves.
+sanity: venv
+	@rm -rf $(BUILD_DIR)/sanity
+	@mkdir -p $(SANITY_ROOT)
+	@tar -c $(addprefix --exclude=,$(SANITY_COPY_EXCLUDES)) . | tar -x -C $(SANITY_ROOT)
+	@# ansible-test lists files with git from the nearest .git upwards; the repo's own .git ignores
+	@# .build/, which would hide every file, so the copy gets a repository of its own.
+	@git -C $(SANITY_ROOT) init --quiet
+	@pip_version=$$($(VENV_BIN)/python -c 'import sys, types; \
+		from ansible_test._internal.python_requirements import get_venv_packages; \
+		print(get_venv_packages(types.SimpleNamespace(version=sys.argv[1]))["pip"])' $(SANITY_PYTHON)); \
+	install -D -m 0644 $(GET_PIP_OFFLINE) $(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version//./_}.py
+	@echo '==> ansible-test sanity --venv --python $(SANITY_PYTHON) (log: $(SANITY_LOG))'
+	@cd $(SANITY_ROOT) && \
+	if $(CURDIR)/$(VENV_BIN)/ansible-test sanity --venv --python $(SANITY_PYTHON) --color no >$(SANITY_LOG) 2>&1; then \
+		echo 'sanity: passed'; \
+	else \
+		grep -E '^(ERROR|FATAL):' $(SANITY_LOG) || tail -n 40 $(SANITY_LOG); \
+		echo 'sanity: FAILED (full log: $(SANITY_LOG))' >&2; \
+		exit 1; \
+	fi
+
+lint: venv
+	$(VENV_PATH_ENV) $(VENV_BIN)/ansible-lint --profile production
+
+changelog-lint: venv
+	$(VENV_BIN)/antsibull-changelog lint
+
+units: venv collection
+	$(COLLECTION_ENV) $(PYTEST) tests/unit
+
+integration: venv sshd-package collection
+	$(COLLECTION_ENV) $(PYTEST) tests/integration
+
+# One pytest run comes last, so the final line printed is pytest's own summary.
+test: venv sshd-package collection sanity lint changelog-lint
+	$(COLLECTION_ENV) $(PYTEST) tests/unit tests/integration
+
+clean:
+	rm -rf $(BUILD_DIR) tests/output .pytest_cache .ansible

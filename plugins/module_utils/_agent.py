@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The target-side entry point: serve one launch, status or cleanup request.
+
+The modules call these functions through AnsibleModule. The action plugins
+ship the same code as a lean stdlib-only program (see plugin_utils/_target_agent.py),
+which starts in a fraction of the time a full module needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+import typing as t
+
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store, _supervisor
+
+PROTOCOL_VERSION = 1
+
+
+class AgentError(Exception):
+    """A request that cannot be served; the message names the problem and the fix."""
+
+
+def launch_request(params: t.Mapping[str, t.Any]) -> dict:
+    """Validate the wrapper's parameters and start the supervised job."""
+    timeout, grace = params.get("timeout"), params.get("grace")
+    if not isinstance(timeout, int) or timeout < 1:
+        raise AgentError(f"the async limit must be 1 or more seconds, got {timeout!r}")
+    if not isinstance(grace, int) or grace < 0:
+        raise AgentError(f"grace must be 0 or more seconds, got {grace!r}")
+    try:
+        # Like stock, the job id ends with the launcher's pid.
+        jid = _record.validate_jid(f"{params['jid']}.{os.getpid()}")
+        async_dir = _store.ensure_async_dir(_store.resolve_async_dir(params["async_dir"]))
+        payload = base64.b64decode(params["payload"], validate=True)
+        args_data = params.get("args_data")
+        spec = _supervisor.LaunchSpec(
+            jid=jid,
+            async_dir=async_dir,
+            timeout=timeout,
+            grace=grace,
+            interpreter=params["interpreter"],
+            payload=payload,
+            style=params.get("style") or "new",
+            args_data=args_data.encode("utf-8") if args_data is not None else None,
+        )
+        job = _supervisor.launch(spec)
+    except (_record.InvalidJid, _store.StoreError, _supervisor.LaunchError) as exc:
+        raise AgentError(f"cannot launch the job: {exc}") from exc
+    except (binascii.Error, ValueError) as exc:
+        raise AgentError(f"cannot launch the job: the payload is not valid base64 ({exc})") from exc
+    return {
+        "changed": True,
+        "started": True,
+        "finished": False,
+        "ansible_job_id": jid,
+        "results_file": _store.record_path(async_dir, jid),
+        "job": job,
+    }
+
+
+def serve(request: t.Mapping[str, t.Any]) -> dict:
+    """Dispatch one request of the action plugins."""
+    operation = request.get("op")
+    params = request.get("params") or {}
+    try:
+        if operation == "launch":
+            return launch_request(params)
+        if operation == "status":
+            return _status_request.handle_request(params)
+    except _status_request.RequestError as exc:
+        raise AgentError(str(exc)) from exc
+    raise AgentError(f"unknown request {operation!r}")
+
+
+def main() -> None:
+    """Read one JSON request (argv[1] as base64, else stdin) and print one JSON reply."""
+    try:
+        if len(sys.argv) > 1:
+            request = json.loads(base64.b64decode(sys.argv[1]).decode("utf-8"))
+        else:
+            request = json.loads(sys.stdin.read())
+        reply = serve(request)
+    except AgentError as exc:
+        reply = {"failed": True, "msg": str(exc)}
+    except (ValueError, binascii.Error) as exc:
+        reply = {"failed": True, "msg": f"the request could not be decoded: {exc}"}
+    except Exception as exc:  # pylint: disable=broad-except
+        # A bug must still come back as a result the controller can show, not a bare traceback.
+        reply = {"failed": True, "msg": f"internal error on the target: {type(exc).__name__}: {exc}"}
+    reply["_longrun_protocol"] = PROTOCOL_VERSION
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Process facts on the target: boot id, process identity and process trees."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+import typing as t
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+# Test-only: lets the fault suite simulate a reboot. Never set it in production.
+BOOT_ID_FILE_ENV = "LONGRUN_JOBS_BOOT_ID_FILE"
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def read_boot_id() -> str | None:
+    path = os.environ.get(BOOT_ID_FILE_ENV) or BOOT_ID_PATH
+    try:
+        with open(path) as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def _read_stat_fields(pid: int) -> t.Optional[t.List[str]]:
+    """Fields of /proc/<pid>/stat after the command name (field 3 onwards)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses; it ends at the last ')'.
+    return raw[raw.rfind(")") + 2:].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (Linux), or None."""
+    fields = _read_stat_fields(pid)
+    if not fields or len(fields) < 20:
+        return None
+    return int(fields[19])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _read_stat_fields(pid)
+    return not (fields and fields[0] == "Z")
+
+
+def is_same_process(pid: int, start_time: int | None) -> bool:
+    """True when pid is alive and, where start times are known, is the process that was recorded."""
+    if not pid_alive(pid):
+        return False
+    if start_time is None:
+        return True
+    current = process_start_time(pid)
+    return current is None or current == start_time
+
+
+def become_child_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process instead of init (Linux only)."""
+    try:
+        # CDLL(None) is the running program, which links libc; find_library would spawn ldconfig or gcc.
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _parent_map() -> t.Dict[int, int]:
+    parents: t.Dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return parents
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        fields = _read_stat_fields(int(entry))
+        if fields and len(fields) > 1 and fields[0] != "Z":
+            parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def live_descendants(root_pid: int) -> t.List[int]:
+    """Live (non-zombie) descendants of root_pid, found through /proc."""
+    children: t.Dict[int, t.List[int]] = {}
+    for pid, ppid in _parent_map().items():
+        children.setdefault(ppid, []).append(pid)
+    found: t.List[int] = []
+    pending = list(children.get(root_pid, []))
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def send_signal(pids: t.Iterable[int], signum: int, *, process_group: int | None = None) -> None:
+    if process_group is not None:
+        try:
+            os.killpg(process_group, signum)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def reap_children() -> t.Dict[int, int]:
+    """Reap every child that has exited; returns pid -> wait status."""
+    reaped: t.Dict[int, int] = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped[pid] = status
+
+
+def terminate_tree(
+    root_pid: int,
+    *,
+    process_group: int | None,
+    grace: float,
+    first_signal: int = signal.SIGTERM,
+    wait_for_change: t.Callable[[float], None],
+    on_reaped: t.Callable[[t.Dict[int, int]], None] | None = None,
+    final_wait: float = 5.0,
+) -> str:
+    """Signal every descendant of root_pid, wait up to grace, then SIGKILL what is left.
+
+    ``wait_for_change(seconds)`` blocks until something may have changed (a
+    child exited) or the time passed; the supervisor passes a SIGCHLD wait so
+    that nothing busy-polls. Returns the name of the last signal sent.
+    """
+    last = first_signal
+    send_signal(live_descendants(root_pid), first_signal, process_group=process_group)
+    if _wait_until_gone(root_pid, grace, wait_for_change, on_reaped):
+        return signal_name(last)
+    last = signal.SIGKILL
+    send_signal(live_descendants(root_pid), signal.SIGKILL, process_group=process_group)
+    _wait_until_gone(root_pid, final_wait, wait_for_change, on_reaped)
+    return signal_name(last)
+
+
+def _wait_until_gone(
+    root_pid: int,
+    seconds: float,
+    wait_for_change: t.Callable[[float], None],
+    on_reaped: t.Callable[[t.Dict[int, int]], None] | None,
+) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        reaped = reap_children()
+        if reaped and on_reaped is not None:
+            on_reaped(reaped)
+        if not live_descendants(root_pid):
+            # Zombies of dead parents were re-parented to us by now; reap them too.
+            reaped = reap_children()
+            if reaped and on_reaped is not None:
+                on_reaped(reaped)
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        # Grandchildren may die without a SIGCHLD reaching us; look again at least every 0.2 s.
+        wait_for_change(min(remaining, 0.2))

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A job's true state: its record checked against the live system, and waiting for ends."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+
+# How often a waiting call looks at records, and how often it re-checks that
+# running jobs' supervisors are still alive.
+WAIT_INTERVAL = 0.1
+LIVENESS_INTERVAL = 1.0
+
+
+def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
+    """The job's state, with running records checked for a dead supervisor or a reboot."""
+    record = _read(async_dir, jid)
+    if record.state != _record.RUNNING or record.origin != "longrun":
+        return record
+    lost_reason = _why_lost(record)
+    if lost_reason is None:
+        return record
+    # The supervisor may have written the end and exited since we read.
+    record = _read(async_dir, jid)
+    if record.state != _record.RUNNING:
+        return record
+    reason, detail = lost_reason
+    record.state, record.reason = _record.LOST, reason
+    record.msg = f"job {jid} was lost: {detail}"
+    record.ended_at = None
+    record.result = {"failed": True, "msg": record.msg}
+    try:
+        # Persisting it lets stock async_status see the end too.
+        _store.write_record(async_dir, record)
+    except _store.StoreError:
+        pass
+    return record
+
+
+def _read(async_dir: str, jid: str) -> _record.JobRecord:
+    try:
+        record = _store.read_record(async_dir, jid)
+    except _store.RecordUnreadable as exc:
+        return _record.JobRecord(
+            jid=jid,
+            state=_record.UNREADABLE,
+            reason=_record.REASON_BAD_RECORD,
+            msg=f"job {jid} is unreadable: {exc}",
+        )
+    if record is None:
+        return _record.JobRecord(
+            jid=jid,
+            state=_record.NOT_FOUND,
+            reason=_record.REASON_NO_RECORD,
+            msg=(
+                f"job {jid} was not found in {async_dir}: it never started there, was cleaned up, "
+                "or ran as another user (use the same become settings as the launch)"
+            ),
+        )
+    return record
+
+
+def _why_lost(record: _record.JobRecord) -> t.Optional[t.Tuple[str, str]]:
+    current_boot = _proc.read_boot_id()
+    if record.boot_id and current_boot and record.boot_id != current_boot:
+        return _record.REASON_HOST_REBOOTED, "the host rebooted after it started (boot id changed)"
+    if record.pid and not _proc.is_same_process(record.pid, record.pid_start_time):
+        return (
+            _record.REASON_SUPERVISOR_GONE,
+            f"its supervisor (pid {record.pid}) died without recording an end",
+        )
+    return None
+
+
+def wait_for_jobs(
+    async_dir: str,
+    jids: t.Sequence[str],
+    *,
+    timeout: float,
+    return_when: str = "all",
+    sleep: t.Callable[[float], None] = time.sleep,
+) -> t.List[_record.JobRecord]:
+    """Inspect jobs until all (or any) have ended or timeout seconds pass.
+
+    Records are only re-read when their file changed; liveness of running jobs
+    is re-checked every LIVENESS_INTERVAL.
+    """
+    deadline = time.monotonic() + max(0.0, timeout)
+    records = {jid: inspect_job(async_dir, jid) for jid in jids}
+    signatures = {jid: _store.record_signature(async_dir, jid) for jid in jids}
+    next_liveness = time.monotonic() + LIVENESS_INTERVAL
+    while True:
+        ended = [jid for jid in jids if records[jid].finished]
+        if len(ended) == len(jids) or (return_when == "any" and ended):
+            break
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        sleep(min(WAIT_INTERVAL, deadline - now))
+        check_liveness = time.monotonic() >= next_liveness
+        if check_liveness:
+            next_liveness = time.monotonic() + LIVENESS_INTERVAL
+        for jid in jids:
+            if records[jid].finished:
+                continue
+            signature = _store.record_signature(async_dir, jid)
+            if check_liveness or signature != signatures[jid]:
+                signatures[jid] = signature
+                records[jid] = inspect_job(async_dir, jid)
+    return [records[jid] for jid in jids]

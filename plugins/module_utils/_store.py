@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Storage of job records: the only code that touches the async directory.
+
+Every path it builds is the async dir joined with a validated jid, so nothing
+outside the async dir is ever read, written or removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import tempfile
+import typing as t
+
+from ansible_collections.longrun.jobs.plugins.module_utils._record import (
+    JobRecord,
+    is_jid,
+    record_from_document,
+    validate_jid,
+)
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+# Side files of a job: captured output and, for non-Python modules, the payload.
+SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args")
+_TEMP_PREFIX = ".tmp-"
+
+
+class StoreError(Exception):
+    """The async dir or a record cannot be used; the message says why and what to do."""
+
+
+class RecordUnreadable(StoreError):
+    """A record exists but is not a valid record."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"the status file {path} cannot be read: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def resolve_async_dir(raw: str) -> str:
+    """Expand ~ as the user running on the target, and make the path absolute."""
+    if not raw or not isinstance(raw, str):
+        raise StoreError("the async dir is empty: set ansible_async_dir or ANSIBLE_ASYNC_DIR to a directory path")
+    return os.path.abspath(os.path.expanduser(raw))
+
+
+def ensure_async_dir(path: str) -> str:
+    """Create the async dir 0700 (whatever the umask) and check that it is usable."""
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        info = os.stat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            raise StoreError(f"the async dir {path} is not a directory: point ansible_async_dir at a directory")
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != DIR_MODE:
+            os.chmod(path, DIR_MODE)
+    except OSError as exc:
+        raise StoreError(
+            f"the async dir {path} cannot be created or used ({exc.strerror or exc}): "
+            "make it writable by the job's user or set ansible_async_dir to another directory"
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the async dir {path} is not writable by uid {os.geteuid()}: "
+            "fix its ownership or set ansible_async_dir to another directory"
+        )
+    return path
+
+
+def record_path(async_dir: str, jid: str) -> str:
+    return os.path.join(async_dir, validate_jid(jid))
+
+
+def side_path(async_dir: str, jid: str, suffix: str) -> str:
+    if suffix not in SIDE_SUFFIXES:
+        raise ValueError(f"unknown side file suffix {suffix!r}")
+    return os.path.join(async_dir, "." + validate_jid(jid) + suffix)
+
+
+def write_document(async_dir: str, jid: str, document: dict) -> str:
+    """Atomically replace a job's status file: temp file, fsync, rename.
+
+    A failed write removes its temp file and leaves any earlier record intact.
+    """
+    path = record_path(async_dir, jid)
+    data = json.dumps(document, sort_keys=True).encode("utf-8")
+    fd, temp_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{jid}-", dir=async_dir)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_path, path)
+    except OSError as exc:
+        _unlink_quietly(temp_path)
+        problem = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise StoreError(
+            f"cannot write the status file {path}: {problem}; free space or set ansible_async_dir elsewhere"
+        ) from exc
+    except BaseException:
+        _unlink_quietly(temp_path)
+        raise
+    return path
+
+
+def write_record(async_dir: str, record: JobRecord) -> str:
+    return write_document(async_dir, record.jid, record.to_document(record_path(async_dir, record.jid)))
+
+
+def read_record(async_dir: str, jid: str) -> JobRecord | None:
+    """The job's record, or None when no status file exists. Raises RecordUnreadable."""
+    path = record_path(async_dir, jid)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordUnreadable(path, exc.strerror or str(exc)) from exc
+    if not raw.strip():
+        raise RecordUnreadable(path, "it is empty")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordUnreadable(path, f"it is not valid JSON ({exc})") from exc
+    try:
+        return record_from_document(jid, document)
+    except (TypeError, ValueError) as exc:
+        raise RecordUnreadable(path, str(exc)) from exc
+
+
+def record_signature(async_dir: str, jid: str) -> t.Optional[t.Tuple[int, int, int]]:
+    """A cheap fingerprint that changes whenever the record is replaced."""
+    try:
+        info = os.stat(record_path(async_dir, jid))
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def remove_job_files(async_dir: str, jid: str) -> bool:
+    """Remove a job's status file and side files. True when the status file existed."""
+    existed = _unlink_quietly(record_path(async_dir, jid))
+    for suffix in SIDE_SUFFIXES:
+        _unlink_quietly(side_path(async_dir, jid, suffix))
+    return existed
+
+
+def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
+    for suffix in suffixes:
+        _unlink_quietly(side_path(async_dir, jid, suffix))
+
+
+def list_jids(async_dir: str) -> t.List[str]:
+    """Jids of all status files in the async dir (temp and side files excluded)."""
+    try:
+        names = os.listdir(async_dir)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StoreError(f"cannot list the async dir {async_dir}: {exc.strerror or exc}") from exc
+    return sorted(name for name in names if is_jid(name))
+
+
+def open_side_file(async_dir: str, jid: str, suffix: str) -> int:
+    """Create a private side file for writing; returns a file descriptor."""
+    path = side_path(async_dir, jid, suffix)
+    _unlink_quietly(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, FILE_MODE)
+
+
+def _unlink_quietly(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        return False
+    return True

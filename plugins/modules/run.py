@@ -1,0 +1,161 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: run
+short_description: Run any module as a supervised background job with a hard deadline
+version_added: 0.1.0
+description:
+  - Wraps exactly one module and runs it under the task's own C(async:) and C(poll:) keywords, as a job
+    supervised on the target by M(longrun.jobs.job_wrapper).
+  - C(async) is a hard limit, enforced to the second. When it passes, the job and every descendant (also those that
+    called C(setsid) or daemonized) get C(SIGTERM), then after O(grace) seconds C(SIGKILL).
+  - With C(poll=0) the task returns at once (fire-and-forget). Check on the job later with M(longrun.jobs.async_status)
+    or with stock M(ansible.builtin.async_status).
+  - With C(poll) greater than V(0) the action waits by itself by long-polling the target, so the task returns within
+    about a second of the job's end, not on the next poll tick. Connection errors during the wait are retried until
+    the limit. Once the result is collected, the job's files are removed.
+  - Without C(async) the module runs synchronously, as if it were not wrapped.
+  - Every result carries a RV(job) dictionary. A job that ended in any failure state fails the task with one
+    sentence in RV(msg).
+  - The async directory comes from C(ansible_async_dir) or E(ANSIBLE_ASYNC_DIR) (default C(~/.ansible_async)) and is
+    resolved on the target, as the user the job runs as (the C(become) user with C(become)).
+  - This is a docs-only module; the work is done by the action plugin of the same name.
+author:
+  - longrun.jobs maintainers (@longrun)
+options:
+  grace:
+    description:
+      - Seconds between C(SIGTERM) and C(SIGKILL) when the job reaches its C(async) limit.
+      - V(0) sends C(SIGKILL) right after C(SIGTERM).
+    type: int
+    default: 5
+notes:
+  - Besides O(grace), the arguments hold exactly one key that names a module, by FQCN or short name. Its value is that
+    module's arguments, a free-form string or a dictionary, parsed as Ansible parses a task.
+    A second module, an unknown module, no module or any other key is an error that names the allowed keys.
+  - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
+  - Modules that work through a controller-side action plugin (such as M(ansible.builtin.copy) or
+    M(ansible.builtin.template)) cannot run as a job on the target and are refused.
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+  async:
+    description: Supports being used with the C(async) keyword.
+    support: full
+  become:
+    description: Is usable alongside C(become) keywords.
+    support: full
+    details: The job runs as the C(become) user and its files are in that user's async directory.
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: The wrapped module receives check mode and decides what to do; check mode alone never fails the task.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+seealso:
+  - module: longrun.jobs.async_status
+  - module: ansible.builtin.async_status
+  - ref: playbooks_async
+    description: Ansible's guide to asynchronous actions and polling.
+"""
+
+EXAMPLES = r"""
+---
+- name: Run database backup, waiting for it by long-polling
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/scripts/full-backup.sh
+  async: 3600
+  poll: 30
+  register: backup_result
+
+- name: Show how long it took
+  ansible.builtin.debug:
+    msg: "Backup {{ backup_result.job.state }} in {{ backup_result.job.duration }} s: {{ backup_result.stdout }}"
+
+- name: Start a migration in the background, with 30 s between SIGTERM and SIGKILL at the limit
+  longrun.jobs.run:
+    ansible.builtin.shell: /opt/app/migrate.sh > /var/log/migrate.log 2>&1
+    grace: 30
+  async: 7200
+  poll: 0
+  register: migration
+
+- name: Wait for the migration, returning the moment it ends
+  longrun.jobs.async_status:
+    jid: "{{ migration.ansible_job_id }}"
+    wait: 7200
+
+- name: Handle a timeout structurally
+  block:
+    - name: Build with a 10 minute limit
+      longrun.jobs.run:
+        ansible.builtin.command:
+          cmd: make -j4
+          chdir: /srv/build
+      async: 600
+      poll: 15
+      register: build
+  rescue:
+    - name: Report why the build failed
+      ansible.builtin.debug:
+        msg: "{{ build.job.state }}: {{ build.msg }}"
+"""
+
+RETURN = r"""
+---
+ansible_job_id:
+  description: The job id. Use it with M(longrun.jobs.async_status) or M(ansible.builtin.async_status).
+  returned: when the task has C(async)
+  type: str
+  sample: j123456789.4242
+started:
+  description: V(true) once the job has been started.
+  returned: when the task has C(async)
+  type: bool
+finished:
+  description: V(false) with C(poll=0); V(true) once the job has ended.
+  returned: when the task has C(async)
+  type: bool
+results_file:
+  description: Absolute path of the job's status record on the target.
+  returned: with C(poll=0)
+  type: str
+  sample: /home/deploy/.ansible_async/j123456789.4242
+job:
+  description:
+    - The job's state and timing, as described in RV(longrun.jobs.async_status#module:job).
+    - Its C(state) is one of V(running), V(succeeded), V(failed), V(timed_out), V(killed), V(lost), V(not_found) and
+      V(unreadable).
+  returned: when the task has C(async)
+  type: dict
+  sample:
+    state: timed_out
+    pid: 4242
+    started_at: "2026-11-23T19:55:01.123Z"
+    ended_at: "2026-11-23T19:55:03.131Z"
+    duration: 2.008
+    reason: async_limit
+    msg: job j123.456 timed out after 2 s (async limit) and was terminated with SIGTERM
+msg:
+  description: On failure, one sentence that says what happened to the job.
+  returned: on failure
+  type: str
+  sample: job j123.456 timed out after 2 s (async limit) and was terminated with SIGTERM
+stdout:
+  description: The wrapped module's own keys, such as C(stdout), C(rc) and C(changed), are at the top level.
+  returned: when the job has finished and the module returns it
+  type: str
+"""

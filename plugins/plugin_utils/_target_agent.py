@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Running the target-side agent: our module_utils as one lean Python program.
+
+A full module costs a large AnsiballZ build on the controller and, on the
+target, the import of ansible.module_utils.basic (about half a second per
+call on a small host). The agent is our stdlib-only module_utils bundled into
+one program: one remote command per request, no tmp dir with pipelining, and
+the async dir is resolved on the target by the user that runs the job.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import pathlib
+import shlex
+import typing as t
+import zlib
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.executor.interpreter_discovery import discover_interpreter
+
+MODULE_UTILS_PACKAGE = "ansible_collections.longrun.jobs.plugins.module_utils"
+AGENT_MODULES = ("_record", "_store", "_proc", "_supervisor", "_status", "_status_request", "_agent")
+# Largest request sent on the command line: ssh hands the whole command to
+# the remote shell as one argument, which Linux caps at 128 KiB.
+MAX_ARGV_REQUEST = 64 * 1024
+
+_LOADER = r"""
+import base64, importlib.abc, importlib.util, json, sys, zlib
+_SOURCES = json.loads(zlib.decompress(base64.b64decode(%(sources)r)).decode("utf-8"))
+class _BundleImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name in _SOURCES:
+            return importlib.util.spec_from_loader(name, self, is_package=_SOURCES[name][0])
+        return None
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        is_package, source = _SOURCES[module.__name__]
+        if is_package:
+            module.__path__ = []
+        exec(compile(source, "<longrun.jobs>/" + module.__name__, "exec"), module.__dict__)
+sys.meta_path.insert(0, _BundleImporter())
+from %(package)s._agent import main
+main()
+"""
+# The remote command: python reads the program from its first stdin line
+# (pipelined) or from argv (small requests without pipelining).
+_BOOT_STDIN = "import sys,zlib,base64;exec(zlib.decompress(base64.b64decode(sys.stdin.readline())))"
+_BOOT_ARGV = "import sys,zlib,base64;p=sys.argv.pop(1);exec(zlib.decompress(base64.b64decode(p)))"
+
+
+@functools.lru_cache(maxsize=1)
+def agent_program() -> str:
+    """The agent as base64 of zlib-compressed Python source (built once per controller process)."""
+    utils_dir = pathlib.Path(__file__).resolve().parent.parent / "module_utils"
+    sources: dict = {}
+    parts = MODULE_UTILS_PACKAGE.split(".")
+    for depth in range(1, len(parts) + 1):
+        sources[".".join(parts[:depth])] = (True, "")
+    for name in AGENT_MODULES:
+        sources[f"{MODULE_UTILS_PACKAGE}.{name}"] = (False, (utils_dir / f"{name}.py").read_text("utf-8"))
+    packed = base64.b64encode(zlib.compress(json.dumps(sources).encode("utf-8"), 9)).decode("ascii")
+    program = _LOADER % {"sources": packed, "package": MODULE_UTILS_PACKAGE}
+    return base64.b64encode(zlib.compress(program.encode("utf-8"), 9)).decode("ascii")
+
+
+def target_python(action: t.Any, task_vars: dict) -> t.Tuple[str, t.Optional[dict]]:
+    """The target's Python and, when it had to be discovered, the facts that record it."""
+    configured = task_vars.get("ansible_python_interpreter")
+    if configured:
+        return str(action._templar.template(configured)), None
+    discovered = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
+    if discovered:
+        return str(discovered), None
+    mode = C.config.get_config_value("INTERPRETER_PYTHON", variables=task_vars)
+    if mode and not str(mode).startswith("auto"):
+        return str(mode), None
+    found = discover_interpreter(action=action, interpreter_name="python", discovery_mode=mode, task_vars=task_vars)
+    return found, {"discovered_interpreter_python": found}
+
+
+class TargetAgent:
+    """Sends requests to the agent on the target of one action plugin."""
+
+    def __init__(self, action: t.Any, task_vars: dict, *, interpreter: t.Optional[str] = None) -> None:
+        self.action = action
+        self.task_vars = task_vars
+        self.discovered_facts: t.Optional[dict] = None
+        if interpreter is None:
+            interpreter, self.discovered_facts = target_python(action, task_vars)
+        self.interpreter = interpreter
+
+    def request(self, operation: str, params: dict) -> dict:
+        """Serve one request on the target and return its reply; raises AnsibleActionFail when it could not run."""
+        request = json.dumps({"op": operation, "params": params})
+        if self.action._is_pipelining_enabled("new"):
+            reply = self._run_pipelined(request)
+        elif len(request) <= MAX_ARGV_REQUEST:
+            reply = self._run_with_argv(request)
+        else:
+            reply = self._run_from_file(request)
+        return reply
+
+    def _command(self, boot: str, *args: str) -> str:
+        environment = self.action._compute_environment_string()
+        words = [shlex.quote(word) for word in shlex.split(self.interpreter)]
+        words += ["-c", shlex.quote(boot)] + [shlex.quote(arg) for arg in args]
+        return " ".join(([environment] if environment else []) + words)
+
+    def _run_pipelined(self, request: str) -> dict:
+        command = self._command(_BOOT_STDIN)
+        data = agent_program() + "\n" + request
+        return self._execute(command, in_data=data)
+
+    def _run_with_argv(self, request: str) -> dict:
+        encoded = base64.b64encode(request.encode("utf-8")).decode("ascii")
+        return self._execute(self._command(_BOOT_ARGV, agent_program(), encoded))
+
+    def _run_from_file(self, request: str) -> dict:
+        shell = self.action._connection._shell
+        tmpdir = shell.tmpdir or self.action._make_tmp_path()
+        path = shell.join_path(tmpdir, "longrun_request")
+        self.action._transfer_data(path, agent_program() + "\n" + request)
+        self.action._fixup_perms2([tmpdir, path])
+        command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
+        return self._execute(command)
+
+    def _execute(self, command: str, *, in_data: t.Optional[str] = None) -> dict:
+        result = self.action._low_level_execute_command(command, sudoable=True, in_data=in_data)
+        reply = _parse_reply(result.get("stdout", ""))
+        if reply is None:
+            stderr = (result.get("stderr") or "").strip()[-2000:]
+            raise AnsibleActionFail(
+                f"the longrun agent did not answer on the target (rc={result.get('rc')}) using the interpreter "
+                f"{self.interpreter!r}: {stderr or 'no output'}; check ansible_python_interpreter "
+                "(Python 3.8 or later is needed)"
+            )
+        reply.pop("_longrun_protocol", None)
+        return reply
+
+
+def _parse_reply(stdout: str) -> t.Optional[dict]:
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and "_longrun_protocol" in value:
+                return value
+    return None

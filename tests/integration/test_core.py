@@ -1,0 +1,191 @@
+"""Acceptance of the core: longrun.jobs.run and longrun.jobs.async_status over local and ssh."""
+
+from __future__ import annotations
+
+import os
+import random
+import stat
+import typing as t
+from pathlib import Path
+
+import pytest
+from helpers import pids_with_cmdline, terminate_pids
+from playbook_run import RunPlaybook
+
+# The stock poller needs about 16.7 s for this job; ours returns when it ends.
+LONG_POLL_BOUND = 9.0
+
+
+@pytest.fixture
+def marker() -> t.Iterator[int]:
+    """A sleep duration no other process uses, to find the job's processes; cleaned up afterwards."""
+    seconds = random.randint(3000, 8999)
+    yield seconds
+    terminate_pids(pids_with_cmdline(f"sleep {seconds}"), grace=2)
+
+
+def job_files(async_dir: Path) -> list[str]:
+    return sorted(path.name for path in async_dir.iterdir())
+
+
+def test_long_poll_returns_when_the_job_ends(run_playbook: RunPlaybook, async_dir: Path) -> None:
+    run = run_playbook("run_long_poll.yml")
+    run.assert_ok()
+    data = run.load("long_poll.json")
+    result = data["result"]
+    assert result["stdout"] == "backup done"
+    assert result["rc"] == 0
+    assert result["finished"] is True
+    assert result["failed"] is False
+    assert result["job"]["state"] == "succeeded"
+    assert result["ansible_job_id"].startswith("j")
+    assert 3.0 <= data["task_seconds"] < LONG_POLL_BOUND
+    # Once a poll > 0 task has its result, the job's files are gone.
+    assert job_files(async_dir) == []
+
+
+def test_timeout_terminates_the_whole_tree(run_playbook: RunPlaybook, marker: int) -> None:
+    run = run_playbook("run_timeout.yml", extra_vars={"marker": marker})
+    run.assert_ok()
+    result = run.load("timed_out.json")
+    job = result["job"]
+    assert job["state"] == "timed_out"
+    assert job["reason"] == "async_limit"
+    assert job["signal"] == "SIGTERM"
+    assert result["failed"] is True
+    assert result["msg"] == f"job {result['ansible_job_id']} timed out after 3 s (async limit) and was terminated with SIGTERM"
+    # Enforced to the second: terminated at the limit, not on a 5 s tick.
+    assert 3.0 <= job["duration"] < 4.5
+    assert pids_with_cmdline(f"sleep {marker}") == []
+
+
+def test_killed_supervisor_is_reported_lost(run_playbook: RunPlaybook, marker: int) -> None:
+    run = run_playbook("run_lost.yml", extra_vars={"marker": marker})
+    run.assert_ok()
+    data = run.load("lost.json")
+    status = data["status"]
+    assert status["job"]["state"] == "lost"
+    assert status["job"]["reason"] == "supervisor_gone"
+    assert status["failed"] is True
+    assert status["finished"] is True
+    assert "was lost" in status["msg"]
+    # The end is persisted, so stock async_status stops reporting it as running.
+    assert data["stock_status"]["finished"] is True
+    assert data["stock_status"]["failed"] is True
+
+
+def test_stock_and_longrun_read_each_other(run_playbook: RunPlaybook, async_dir: Path) -> None:
+    run = run_playbook("compat.yml")
+    run.assert_ok()
+    data = run.load("compat.json")
+    stock_reads_ours = data["stock_reads_ours"]
+    assert stock_reads_ours["finished"] is True
+    assert stock_reads_ours["stdout"] == "hello from longrun"
+    assert stock_reads_ours["rc"] == 0
+    ours_reads_stock = data["ours_reads_stock"]
+    assert ours_reads_stock["job"]["state"] == "succeeded"
+    assert ours_reads_stock["job"]["origin"] == "stock"
+    assert ours_reads_stock["stdout"] == "hello from stock"
+    assert ours_reads_stock["finished"] is True
+    erased = [item["erased"] for item in data["cleanup"]["results"]]
+    assert erased == [str(async_dir / data["ours"]["ansible_job_id"]), str(async_dir / data["stock"]["ansible_job_id"])]
+    assert job_files(async_dir) == []
+
+
+def test_records_are_private_and_jids_cannot_escape(run_playbook: RunPlaybook, async_dir: Path) -> None:
+    outside = async_dir.parent / "outside"
+    outside.write_text("must survive")
+    async_dir.chmod(0o755)
+    bad_jids = ["../outside", str(outside), "j1/../../outside", "", "j1.2.3"]
+    old_umask = os.umask(0o022)
+    try:
+        run = run_playbook("security.yml", extra_vars={"bad_jids": bad_jids})
+    finally:
+        os.umask(old_umask)
+    run.assert_ok()
+    data = run.load("security.json")
+    assert stat.S_IMODE(async_dir.stat().st_mode) == 0o700
+    record = async_dir / data["job"]["ansible_job_id"]
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    for item in data["refused"]["results"]:
+        assert item["failed"] is True
+        assert "Traceback" not in item["msg"]
+        assert "MODULE FAILURE" not in item["msg"]
+        assert "\n" not in item["msg"]
+    assert data["refused_status"]["failed"] is True
+    assert "is not a job id" in data["refused_status"]["msg"]
+    assert outside.read_text() == "must survive"
+    running_cleanup = data["running_cleanup"]
+    assert running_cleanup["failed"] is True
+    assert "still running" in running_cleanup["msg"]
+
+
+def test_run_behaviour(run_playbook: RunPlaybook, out_dir: Path) -> None:
+    run = run_playbook("run_behaviour.yml")
+    run.assert_ok()
+    data = run.load("behaviour.json")
+    assert data["sync_run"]["stdout"] == "synchronous"
+    assert "ansible_job_id" not in data["sync_run"]
+    looped = data["looped"]["results"]
+    assert [item["stdout"] for item in looped] == ["first", "second"]
+    assert looped[0]["ansible_job_id"] != looped[1]["ansible_job_id"]
+    until_run = data["until_run"]
+    assert until_run["attempts"] == 3
+    assert until_run["job"]["state"] == "succeeded"
+    checked = data["checked"]
+    assert checked.get("failed") is not True
+    assert not (out_dir / "must-not-exist").exists()
+    module_failed = data["module_failed"]
+    assert module_failed["job"]["state"] == "failed"
+    assert module_failed["job"]["reason"] == "module_failed"
+    assert module_failed["rc"] == 3
+    assert module_failed["stdout"] == "some output"
+    assert "rc=3" in module_failed["msg"]
+    module_crashed = data["module_crashed"]
+    assert module_crashed["job"]["state"] == "failed"
+    assert module_crashed["job"]["reason"] == "module_crashed"
+    assert module_crashed["job"]["signal"] == "SIGKILL"
+    rescued = data["rescued"]
+    assert rescued["job"]["state"] == "timed_out"
+    assert rescued["failed"] is True
+
+
+BAD_RUN_ARGS = [
+    ({"ansible.builtin.command": "echo", "ansible.builtin.shell": "echo"}, "more than one module"),
+    ({"nosuch.collection.module": "x"}, "unknown module"),
+    ({"ansible.builtin.command": "echo", "colour": "red"}, "unknown key(s) colour"),
+    ({"grace": 3}, "no module to run"),
+    ({"ansible.builtin.command": "echo", "grace": -1}, "grace must be 0 or more"),
+    ({"ansible.builtin.command": "echo", "grace": "soon"}, "grace"),
+    ({"ansible.builtin.command": ["echo"]}, "must be a string"),
+    ({"ansible.builtin.copy": {"src": "a", "dest": "b"}}, "controller-side action plugin"),
+]
+BAD_STATUS_ARGS = [
+    ({"jid": ""}, "non-empty job id"),
+    ({"jid": "../x"}, "is not a job id"),
+    ({"jid": "j1.2", "mode": "explode"}, "mode"),
+    ({"jid": "j1.2", "wait": -5}, "wait must be 0 or more"),
+    ({"jid": "j1.2", "wait": "later"}, "wait"),
+    ({"mode": "status"}, "jid"),
+    ({"jid": "j1.2", "colour": "red"}, "colour"),
+]
+
+
+@pytest.mark.parametrize("target", ["local"], indirect=True)
+def test_bad_input_fails_with_one_clear_line(run_playbook: RunPlaybook) -> None:
+    run = run_playbook(
+        "bad_input.yml",
+        extra_vars={
+            "bad_run_args": [case[0] for case in BAD_RUN_ARGS],
+            "bad_status_args": [case[0] for case in BAD_STATUS_ARGS],
+        },
+    )
+    run.assert_ok()
+    data = run.load("bad_input.json")
+    cases = list(zip(data["bad_run"]["results"], BAD_RUN_ARGS)) + list(zip(data["bad_status"]["results"], BAD_STATUS_ARGS))
+    for result, (args, expected) in cases:
+        message = result["msg"]
+        assert result["failed"] is True, args
+        assert expected in message, (args, message)
+        assert "\n" not in message, (args, message)
+        assert "Traceback" not in message and "MODULE FAILURE" not in message, (args, message)

@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+
+# .../ansible_collections/longrun/jobs/plugins/module_utils/_store.py -> the collections root
+COLLECTIONS_ROOT = str(Path(_store.__file__).parents[5])
+
+
+def mode_of(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def ended(jid: str = "j1.1", **result) -> _record.JobRecord:
+    return _record.JobRecord(jid=jid, state=_record.SUCCEEDED, result=dict(result) or {"changed": False})
+
+
+def test_ensure_async_dir_creates_a_private_dir(tmp_path, umask_022):
+    path = str(tmp_path / "a" / "async")
+    assert _store.ensure_async_dir(path) == path
+    assert mode_of(path) == 0o700
+
+
+def test_ensure_async_dir_makes_an_existing_open_dir_private(tmp_path, umask_022):
+    path = tmp_path / "async"
+    path.mkdir()
+    path.chmod(0o755)
+    _store.ensure_async_dir(str(path))
+    assert mode_of(path) == 0o700
+
+
+def test_ensure_async_dir_refuses_a_file(tmp_path):
+    path = tmp_path / "async"
+    path.write_text("not a dir")
+    with pytest.raises(_store.StoreError, match=str(path)):
+        _store.ensure_async_dir(str(path))
+
+
+def test_resolve_async_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _store.resolve_async_dir("~/.ansible_async") == str(tmp_path / ".ansible_async")
+    with pytest.raises(_store.StoreError, match="empty"):
+        _store.resolve_async_dir("")
+
+
+def test_write_record_is_private_and_readable(async_dir):
+    path = _store.write_record(async_dir, ended(x=1))
+    assert path == os.path.join(async_dir, "j1.1")
+    assert mode_of(path) == 0o600
+    assert json.loads(Path(path).read_text())["x"] == 1
+    assert _store.read_record(async_dir, "j1.1").result == {"x": 1}
+
+
+def test_write_record_replaces_an_open_file_with_a_private_one(async_dir):
+    path = os.path.join(async_dir, "j1.1")
+    Path(path).write_text('{"started": 1, "finished": 0}')
+    os.chmod(path, 0o644)
+    inode = os.stat(path).st_ino
+    _store.write_record(async_dir, ended(x=2))
+    assert mode_of(path) == 0o600
+    assert os.stat(path).st_ino != inode
+    assert _store.read_record(async_dir, "j1.1").result == {"x": 2}
+
+
+def test_running_record_on_disk_is_stock_compatible(async_dir):
+    _store.write_record(async_dir, _record.JobRecord(jid="j1.1", state=_record.RUNNING, pid=1))
+    document = json.loads(Path(async_dir, "j1.1").read_text())
+    assert document["started"] is True
+    assert document["finished"] is False
+    assert document["results_file"] == os.path.join(async_dir, "j1.1")
+
+
+def test_atomic_writes_leave_no_temp_files(async_dir):
+    for x in range(5):
+        _store.write_record(async_dir, ended(x=x))
+    assert os.listdir(async_dir) == ["j1.1"]
+
+
+def test_unserializable_document_keeps_the_previous_record(async_dir):
+    _store.write_record(async_dir, ended(x=1))
+    with pytest.raises(TypeError):
+        _store.write_document(async_dir, "j1.1", {"x": object()})
+    assert os.listdir(async_dir) == ["j1.1"]
+    assert _store.read_record(async_dir, "j1.1").result == {"x": 1}
+
+
+def test_rename_failure_removes_the_temp_file(async_dir):
+    os.mkdir(os.path.join(async_dir, "j2.2"))
+    _store.write_record(async_dir, ended("j1.1", x=1))
+    with pytest.raises(_store.StoreError, match="cannot write the status file .*j2.2"):
+        _store.write_record(async_dir, ended("j2.2", x=2))
+    assert sorted(os.listdir(async_dir)) == ["j1.1", "j2.2"]
+    assert os.listdir(os.path.join(async_dir, "j2.2")) == []
+    assert _store.read_record(async_dir, "j1.1").result == {"x": 1}
+
+
+def test_write_failing_half_way_keeps_the_previous_record(async_dir):
+    """A write cut short by the file size limit (EFBIG) must not replace or litter."""
+    _store.write_record(async_dir, ended(x=1))
+    program = textwrap.dedent("""
+        import resource, signal, sys
+        sys.path.insert(0, sys.argv[1])
+        from ansible_collections.longrun.jobs.plugins.module_utils import _store
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+        try:
+            _store.write_document(sys.argv[2], "j1.1", {"x": "y" * 100000})
+        except _store.StoreError as exc:
+            print(exc)
+            sys.exit(3)
+        """)
+    done = subprocess.run(
+        [sys.executable, "-c", program, COLLECTIONS_ROOT, async_dir],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cannot write the status file" in done.stdout
+    assert os.listdir(async_dir) == ["j1.1"]
+    assert _store.read_record(async_dir, "j1.1").result == {"x": 1}
+
+
+def test_read_record_of_a_missing_job_is_none(async_dir):
+    assert _store.read_record(async_dir, "j9.9") is None
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b'{"started": 1, "fini', "not valid JSON"),
+        (b"\xff\xfe garbage", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"_longrun": {"state": "running", "schema": 7}}', "schema 7"),
+    ],
+)
+def test_read_record_of_a_bad_file_names_the_path(async_dir, content, problem):
+    path = os.path.join(async_dir, "j1.1")
+    Path(path).write_bytes(content)
+    with pytest.raises(_store.RecordUnreadable, match=problem) as caught:
+        _store.read_record(async_dir, "j1.1")
+    assert caught.value.path == path
+    assert path in str(caught.value)
+
+
+def test_read_record_of_a_directory_is_unreadable(async_dir):
+    os.mkdir(os.path.join(async_dir, "j1.1"))
+    with pytest.raises(_store.RecordUnreadable):
+        _store.read_record(async_dir, "j1.1")
+
+
+@pytest.mark.parametrize("jid", ["../x", "/etc/passwd", "j1/../../x", "..", ""])
+def test_paths_refuse_traversal(async_dir, jid):
+    with pytest.raises(_record.InvalidJid):
+        _store.record_path(async_dir, jid)
+    with pytest.raises(_record.InvalidJid):
+        _store.side_path(async_dir, jid, ".stdout")
+    with pytest.raises(_record.InvalidJid):
+        _store.read_record(async_dir, jid)
+    with pytest.raises(_record.InvalidJid):
+        _store.remove_job_files(async_dir, jid)
+
+
+def test_side_path_refuses_unknown_suffixes(async_dir):
+    assert _store.side_path(async_dir, "j1.1", ".stdout") == os.path.join(async_dir, ".j1.1.stdout")
+    with pytest.raises(ValueError):
+        _store.side_path(async_dir, "j1.1", "/../../x")
+
+
+def test_list_jids_ignores_temp_side_and_other_files(async_dir):
+    for name in (
+        "j1.1",
+        "123",
+        "j2",
+        ".j1.1.stdout",
+        ".j1.1.stderr",
+        ".tmp-j1.1-abc123",
+        "notes.txt",
+        "j1..2",
+        "j1.1.bak",
+    ):
+        Path(async_dir, name).write_text("{}")
+    assert _store.list_jids(async_dir) == ["123", "j1.1", "j2"]
+
+
+def test_list_jids_of_a_missing_dir_is_empty(tmp_path):
+    assert _store.list_jids(str(tmp_path / "nowhere")) == []
+
+
+def test_remove_job_files_removes_side_files_and_nothing_else(async_dir):
+    _store.write_record(async_dir, ended("j1.1"))
+    _store.write_record(async_dir, ended("j1.2"))
+    for suffix in _store.SIDE_SUFFIXES:
+        os.close(_store.open_side_file(async_dir, "j1.1", suffix))
+    os.close(_store.open_side_file(async_dir, "j1.2", ".stdout"))
+    Path(async_dir, "notes.txt").write_text("keep")
+    assert _store.remove_job_files(async_dir, "j1.1") is True
+    assert sorted(os.listdir(async_dir)) == [".j1.2.stdout", "j1.2", "notes.txt"]
+    assert _store.remove_job_files(async_dir, "j1.1") is False
+
+
+def test_open_side_file_is_private_and_fresh(async_dir):
+    path = _store.side_path(async_dir, "j1.1", ".stdout")
+    Path(path).write_text("old output")
+    os.chmod(path, 0o644)
+    fd = _store.open_side_file(async_dir, "j1.1", ".stdout")
+    try:
+        os.write(fd, b"new")
+    finally:
+        os.close(fd)
+    assert Path(path).read_text() == "new"
+    assert mode_of(path) == 0o600
+
+
+def test_record_signature_changes_when_the_record_is_replaced(async_dir):
+    assert _store.record_signature(async_dir, "j1.1") is None
+    _store.write_record(async_dir, ended(x=1))
+    first = _store.record_signature(async_dir, "j1.1")
+    _store.write_record(async_dir, ended(x=1))
+    assert _store.record_signature(async_dir, "j1.1") not in (None, first)

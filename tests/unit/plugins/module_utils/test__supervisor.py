@@ -1,0 +1,286 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The supervisor, exercised with real launches of tiny Python programs standing in for modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _supervisor
+
+JID = "j1.1"
+WAIT = 20
+
+
+def read_raw(async_dir: str, jid: str = JID) -> dict:
+    with open(os.path.join(async_dir, jid), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class Launcher:
+    def __init__(self, async_dir: str, janitor) -> None:
+        self.async_dir = async_dir
+        self.janitor = janitor
+
+    def launch(self, source: str, *, jid: str = JID, timeout: int = 30, grace: int = 1) -> dict:
+        spec = _supervisor.LaunchSpec(
+            jid=jid,
+            async_dir=self.async_dir,
+            timeout=timeout,
+            grace=grace,
+            interpreter=sys.executable,
+            payload=textwrap.dedent(source).encode("utf-8"),
+        )
+        job = _supervisor.launch(spec)
+        meta = read_raw(self.async_dir, jid)[_record.META_KEY]
+        self.janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
+        self.janitor.track_group(meta["job_pid"])
+        return job
+
+    def wait(self, jid: str = JID, timeout: float = WAIT) -> _record.JobRecord:
+        (record,) = _status.wait_for_jobs(self.async_dir, [jid], timeout=timeout)
+        return record
+
+
+@pytest.fixture
+def launcher(async_dir, janitor) -> Launcher:
+    return Launcher(async_dir, janitor)
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        (b'{"changed": false, "x": 1}', {"changed": False, "x": 1}),
+        (b'noise\nmore noise\n{"changed": false}\n', {"changed": False}),
+        (b'loading {plugins}\n{"x": {"y": 1}}\n', {"x": {"y": 1}}),
+        (b'{"x": 1}\ntrailing noise\n', {"x": 1}),
+    ],
+)
+def test_parse_module_output_finds_the_json(output, expected):
+    assert _supervisor.parse_module_output(output) == expected
+
+
+@pytest.mark.parametrize("output", [b"", b"garbage", b"{not json}", b"[1, 2]", b"} {", b"\xff\xfe"])
+def test_parse_module_output_of_garbage_is_none(output):
+    assert _supervisor.parse_module_output(output) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: parse_module_output cuts at the LAST '}' of the whole output, so noise after the "
+    "JSON that contains a '}' makes a valid module result unparseable (docstring promises to ignore noise after it)",
+)
+def test_parse_module_output_ignores_trailing_noise_with_braces():
+    assert _supervisor.parse_module_output(b'{"changed": false}\nwarning: {x} was ignored\n') == {"changed": False}
+
+
+def test_tail_text_caps_at_the_end():
+    assert _supervisor.tail_text(b"abc") == "abc"
+    data = b"a" * 10 + b"b" * _supervisor.TAIL_BYTES
+    assert _supervisor.tail_text(data) == "b" * _supervisor.TAIL_BYTES
+    assert _supervisor.tail_text(b"0123456789", limit=4) == "6789"
+    # A multi-byte character cut in half does not break decoding.
+    assert _supervisor.tail_text("é".encode() * 3, limit=5).endswith("éé")
+
+
+def test_normalize_result_turns_warnings_into_strings():
+    result = {
+        "warnings": [{"msg": "first"}, "second", {"message": "third"}, {"details": [{"msg": "fourth"}]}],
+        "deprecations": {"msg": "old", "version": "2.0"},
+        "x": 1,
+    }
+    assert _supervisor.normalize_result(result) == {
+        "warnings": ["first", "second", "third", "fourth"],
+        "deprecations": ["old"],
+        "x": 1,
+    }
+
+
+def test_launch_returns_a_running_record_that_is_private_and_stock_compatible(launcher, async_dir):
+    job = launcher.launch("import time; time.sleep(30)")
+    assert job["state"] == _record.RUNNING
+    assert job["timeout"] == 30
+    path = os.path.join(async_dir, JID)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    document = read_raw(async_dir)
+    assert document["started"] is True
+    assert document["finished"] is False
+    meta = document[_record.META_KEY]
+    assert meta["pid"] == job["pid"] != os.getpid()
+    assert _proc.is_same_process(meta["pid"], meta["pid_start_time"])
+    assert _proc.pid_alive(meta["job_pid"])
+    assert meta["boot_id"] == _proc.read_boot_id()
+
+
+def test_succeeding_module(launcher, async_dir):
+    launcher.launch('print("noise before the result")\nprint(\'{"changed": false, "x": 1}\')')
+    record = launcher.wait()
+    assert record.state == _record.SUCCEEDED
+    assert record.result == {"changed": False, "x": 1}
+    assert record.exit_code == 0
+    document = read_raw(async_dir)
+    assert "started" not in document
+    assert document["x"] == 1
+    # Side files are gone once the end is recorded; only the record stays.
+    assert os.listdir(async_dir) == [JID]
+
+
+def test_failing_module(launcher):
+    launcher.launch('import sys\nprint(\'{"failed": true, "msg": "boom", "rc": 3}\')\nsys.exit(1)')
+    record = launcher.wait()
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_MODULE_FAILED
+    assert record.msg == f"job {JID} failed: boom (rc=3)"
+    assert record.result["rc"] == 3
+    assert record.exit_code == 1
+
+
+def test_module_exiting_without_output(launcher):
+    launcher.launch("import sys\nsys.stderr.write('oops\\n')\nraise SystemExit(2)")
+    record = launcher.wait()
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_MODULE_CRASHED
+    assert record.exit_code == 2
+    assert "exited with code 2" in record.msg
+    assert record.result["rc"] == 2
+    assert record.result["module_stderr"] == "oops\n"
+
+
+def test_module_killed_by_a_signal(launcher):
+    launcher.launch("import os, signal\nprint('{\"x\": 1}', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)")
+    record = launcher.wait()
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_MODULE_CRASHED
+    assert record.signal == "SIGKILL"
+    assert record.exit_code is None
+    assert "killed by SIGKILL" in record.msg
+    assert record.result["rc"] == -1
+
+
+def test_launch_with_a_missing_interpreter_fails_and_leaves_nothing(async_dir):
+    spec = _supervisor.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=10, grace=1, interpreter="/nonexistent/python3", payload=b"pass"
+    )
+    with pytest.raises(_supervisor.LaunchError, match="cannot start the module with interpreter"):
+        _supervisor.launch(spec)
+    assert os.listdir(async_dir) == []
+
+
+def test_timeout_terminates_the_module(launcher):
+    started = time.monotonic()
+    launcher.launch("import time; time.sleep(60)", timeout=2, grace=1)
+    record = launcher.wait()
+    elapsed = time.monotonic() - started
+    assert record.state == _record.TIMED_OUT
+    assert record.reason == _record.REASON_ASYNC_LIMIT
+    assert record.signal == "SIGTERM"
+    assert "timed out after 2 s" in record.msg
+    assert record.result["failed"] is True
+    assert 2 <= elapsed <= 2 + 1 + 3
+
+
+def test_timeout_kills_the_whole_tree_including_escapees(launcher, tmp_path, wait_until, janitor):
+    pid_file = tmp_path / "pids.json"
+    inner_file = tmp_path / "inner.pid"
+    source = f"""
+        import json, os, subprocess, time
+        escaped = subprocess.Popen(["setsid", "sleep", "300"])
+        stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 300 & echo $! > {inner_file}; wait"])
+        with open({str(pid_file) + ".tmp"!r}, "w") as handle:
+            json.dump({{"escaped": escaped.pid, "stubborn": stubborn.pid}}, handle)
+        os.replace({str(pid_file) + ".tmp"!r}, {str(pid_file)!r})
+        time.sleep(300)
+    """
+    started = time.monotonic()
+    launcher.launch(source, timeout=1, grace=1)
+    meta = read_raw(launcher.async_dir)[_record.META_KEY]
+    pids = {"job": meta["job_pid"]}
+    try:
+        pids.update(
+            wait_until(lambda: pid_file.exists() and json.loads(pid_file.read_text()), timeout=5, what="the pid file")
+        )
+        pids["inner"] = int(
+            wait_until(lambda: inner_file.exists() and inner_file.read_text().strip(), timeout=5, what="the inner pid")
+        )
+        for pid in pids.values():
+            janitor.track(pid)
+        record = launcher.wait()
+        assert record.state == _record.TIMED_OUT
+        assert "then SIGKILL after 1 s grace" in record.msg
+        assert time.monotonic() - started <= 1 + 1 + 3
+        alive = {name: pid for name, pid in pids.items() if _proc.pid_alive(pid)}
+        assert alive == {}
+        assert _proc.live_descendants(meta["pid"]) == []
+    finally:
+        for pid in pids.values():
+            if _proc.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_killed_supervisor_is_reported_lost(launcher, async_dir):
+    launcher.launch("import time; time.sleep(30)")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    try:
+        os.kill(meta["pid"], signal.SIGKILL)
+        record = launcher.wait(timeout=10)
+        assert record.state == _record.LOST
+        assert record.reason == _record.REASON_SUPERVISOR_GONE
+        assert str(meta["pid"]) in record.msg
+        # The lost end is persisted so that stock async_status sees it as finished too.
+        document = read_raw(async_dir)
+        assert "started" not in document
+        assert document["failed"] is True
+        assert document[_record.META_KEY]["state"] == _record.LOST
+    finally:
+        job_pid = read_raw(async_dir)[_record.META_KEY]["job_pid"]
+        try:
+            os.killpg(job_pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_changed_boot_id_is_reported_as_a_reboot(launcher, async_dir, monkeypatch, tmp_path):
+    if _proc.read_boot_id() is None:
+        pytest.skip("this host has no readable boot id")
+    launcher.launch("import time; time.sleep(30)")
+    assert _status.inspect_job(async_dir, JID).state == _record.RUNNING
+    other_boot = tmp_path / "other_boot_id"
+    other_boot.write_text("00000000-0000-0000-0000-000000000000\n")
+    # Only this process sees the new boot id; the supervisor keeps running.
+    monkeypatch.setenv(_proc.BOOT_ID_FILE_ENV, str(other_boot))
+    record = _status.inspect_job(async_dir, JID)
+    assert record.state == _record.LOST
+    assert record.reason == _record.REASON_HOST_REBOOTED
+
+
+def test_sigterm_to_the_supervisor_kills_the_job(launcher, async_dir, wait_until):
+    launcher.launch("import time; time.sleep(30)", grace=2)
+    meta = read_raw(async_dir)[_record.META_KEY]
+    os.kill(meta["pid"], signal.SIGTERM)
+    record = launcher.wait(timeout=10)
+    assert record.state == _record.KILLED
+    assert record.reason == _record.REASON_KILL_REQUESTED
+    assert record.signal == "SIGTERM"
+    assert record.msg == f"job {JID} was killed on request with SIGTERM"
+    assert not _proc.pid_alive(meta["job_pid"])
+    wait_until(
+        lambda: not _proc.is_same_process(meta["pid"], meta["pid_start_time"]), timeout=5, what="the supervisor to exit"
+    )
+
+
+def test_several_jobs_in_one_dir(launcher, async_dir):
+    launcher.launch("print('{\"n\": 1}')", jid="j1.1")
+    launcher.launch("import time; time.sleep(0.5); print('{\"n\": 2}')", jid="j1.2")
+    first, second = _status.wait_for_jobs(async_dir, ["j1.1", "j1.2"], timeout=WAIT)
+    assert (first.state, first.result) == (_record.SUCCEEDED, {"n": 1})
+    assert (second.state, second.result) == (_record.SUCCEEDED, {"n": 2})
