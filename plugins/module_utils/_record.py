@@ -189,13 +189,24 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
     return _stock_record(jid, document)
 
 
+_INT_FIELDS = ("pid", "pid_start_time", "timeout", "grace", "job_pid", "exit_code")
+_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
+_META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
+    [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]
+)
+
+
 def _longrun_record(jid: str, document: dict, meta: t.Any) -> JobRecord:
     if not isinstance(meta, dict) or meta.get("state") not in STATES:
         raise ValueError(f"the {META_KEY} section is malformed")
     if meta.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"schema {meta.get('schema')!r} is not supported (expected {SCHEMA_VERSION})")
-    fields = {f.name for f in dataclasses.fields(JobRecord)} - {"result", "origin", "jid"}
-    values = {name: meta.get(name) for name in fields}
+    values = {}
+    for name, kinds in _META_TYPES.items():
+        value = meta.get(name)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"the {META_KEY} field {name!r} has the wrong type ({type(value).__name__})")
+        values[name] = value
     record = JobRecord(jid=jid, **values)
     if record.state != RUNNING:
         record.result = {k: v for k, v in document.items() if k not in _ENVELOPE_KEYS}

@@ -327,20 +327,21 @@ class Supervisor:
 
 
 def parse_module_output(output: bytes) -> t.Optional[dict]:
-    """The JSON object a module printed, ignoring noise before and after it."""
+    """The first JSON object a module printed at the start of a line, ignoring noise around it."""
     text = output.decode("utf-8", "surrogateescape")
-    start = text.find("{")
-    while start != -1:
-        end = text.rfind("}")
-        if end < start:
-            return None
+    decoder = json.JSONDecoder()
+    start = 0 if text.startswith("{") else text.find("\n{") + 1
+    while start > 0 or text.startswith("{"):
         try:
-            value = json.loads(text[start:end + 1])
+            value, _end = decoder.raw_decode(text, start)
         except ValueError:
-            start = text.find("\n{", start + 1)
-            start = start + 1 if start != -1 else -1
-            continue
-        return value if isinstance(value, dict) else None
+            value = None
+        if isinstance(value, dict):
+            return value
+        following = text.find("\n{", start + 1)
+        if following == -1:
+            return None
+        start = following + 1
     return None
 
 

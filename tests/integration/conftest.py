@@ -398,3 +398,39 @@ def run_playbook(
         return result
 
     return run
+
+
+BECOME_TEST_USER = "longrun-test"
+
+
+@pytest.fixture(scope="session")
+def become_user() -> t.Iterator[str]:
+    """An unprivileged user for become tests, created (and removed) by the session when running as root."""
+    try:
+        pwd.getpwnam(BECOME_TEST_USER)
+        created = False
+    except KeyError:
+        if os.geteuid() != 0:
+            pytest.skip(f"become tests need root to create the user {BECOME_TEST_USER}")
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", BECOME_TEST_USER], check=True)
+        created = True
+    try:
+        yield BECOME_TEST_USER
+    finally:
+        if created:
+            for pid in pids_owned_by(BECOME_TEST_USER):
+                terminate_pids([pid], grace=1)
+            subprocess.run(["userdel", "--remove", BECOME_TEST_USER], check=False, capture_output=True)
+
+
+def pids_owned_by(user: str) -> list[int]:
+    uid = pwd.getpwnam(user).pw_uid
+    owned = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    owned.append(int(entry))
+            except OSError:
+                continue
+    return owned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import random
 import stat
 import typing as t
@@ -189,3 +190,30 @@ def test_bad_input_fails_with_one_clear_line(run_playbook: RunPlaybook) -> None:
         assert expected in message, (args, message)
         assert "\n" not in message, (args, message)
         assert "Traceback" not in message and "MODULE FAILURE" not in message, (args, message)
+
+
+def shared_python() -> str:
+    """A Python every user can run (pyenv's live under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("no system-wide python3 for the become user")
+
+
+def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_user: str) -> None:
+    home = Path(pwd.getpwnam(become_user).pw_dir)
+    # The become user cannot enter the test's private dirs: use the default async dir, in its home.
+    run = run_playbook(
+        "become.yml",
+        extra_vars={"job_user": become_user, "job_user_python": shared_python()},
+        env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async"},
+    )
+    run.assert_ok()
+    data = run.load("become.json")
+    assert data["launched"]["results_file"].startswith(str(home / ".ansible_async") + "/")
+    assert data["waited"]["stdout"] == become_user
+    assert data["waited"]["job"]["state"] == "succeeded"
+    assert data["polled"]["stdout"] == become_user
+    record, directory = data["record"]["stat"], data["directory"]["stat"]
+    assert (record["pw_name"], record["mode"]) == (become_user, "0600")
+    assert (directory["pw_name"], directory["mode"]) == (become_user, "0700")

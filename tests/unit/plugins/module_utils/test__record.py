@@ -183,11 +183,6 @@ def test_non_object_document_raises_value_error(document):
         _record.record_from_document("j1", document)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _longrun_record copies _longrun fields without type checks, so a record whose pid "
-    "is not an int is accepted (and inspect_job later crashes with TypeError in os.kill)",
-)
 @pytest.mark.parametrize("pid", ["abc", 1.5])
 def test_wrongly_typed_longrun_pid_raises_value_error(pid):
     with pytest.raises(ValueError):

@@ -49,11 +49,6 @@ def test_inspect_job_of_a_garbage_record_is_unreadable(async_dir):
     assert Path(async_dir, "j1.1").read_text() == "{garbage"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a _longrun section with a non-integer pid is accepted by record_from_document, "
-    "and inspect_job then crashes with TypeError in os.kill instead of reporting the record unreadable",
-)
 def test_inspect_job_of_a_wrongly_typed_record_is_unreadable(async_dir):
     Path(async_dir, "j1.1").write_text(
         json.dumps({"started": True, _record.META_KEY: {"state": "running", "schema": 1, "pid": "abc"}})

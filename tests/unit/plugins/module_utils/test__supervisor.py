@@ -75,11 +75,6 @@ def test_parse_module_output_of_garbage_is_none(output):
     assert _supervisor.parse_module_output(output) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_module_output cuts at the LAST '}' of the whole output, so noise after the "
-    "JSON that contains a '}' makes a valid module result unparseable (docstring promises to ignore noise after it)",
-)
 def test_parse_module_output_ignores_trailing_noise_with_braces():
     assert _supervisor.parse_module_output(b'{"changed": false}\nwarning: {x} was ignored\n') == {"changed": False}
 
