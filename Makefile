@@ -106,8 +106,8 @@ sanity: venv
 		exit 1; \
 	fi
 
-lint: venv
-	$(VENV_PATH_ENV) $(VENV_BIN)/ansible-lint --profile production
+lint: venv collection
+	$(COLLECTION_ENV) $(VENV_PATH_ENV) $(VENV_BIN)/ansible-lint --profile production
 
 changelog-lint: venv
 	$(VENV_BIN)/antsibull-changelog lint
