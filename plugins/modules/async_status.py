@@ -48,24 +48,19 @@ options:
       - Connection errors during the wait are retried until the time is up.
     type: float
     default: 0
+extends_documentation_fragment:
+  - longrun.jobs.attributes
+  - longrun.jobs.attributes.action
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   async:
-    description: Supports being used with the C(async) keyword.
     support: none
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details: The module only reads, except O(mode=cleanup), which removes files in check mode too, as stock does.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - The state V(lost) means that the record says the job is running but its supervisor is gone (its pid is dead
     or belongs to another process, or the host rebooted). Stock Ansible would report such a job as running forever.

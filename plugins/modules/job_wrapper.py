@@ -54,18 +54,14 @@ options:
   args_data:
     description: The argument file content for modules that are not new-style.
     type: str
+extends_documentation_fragment:
+  - longrun.jobs.attributes
 attributes:
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details: The wrapped module receives check mode and decides what to do.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: longrun.jobs.run
   - module: longrun.jobs.async_status

@@ -43,28 +43,23 @@ notes:
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
   - Modules that work through a controller-side action plugin (such as M(ansible.builtin.copy) or
     M(ansible.builtin.template)) cannot run as a job on the target and are refused.
+extends_documentation_fragment:
+  - longrun.jobs.attributes
+  - longrun.jobs.attributes.action
+  - longrun.jobs.attributes.become
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   async:
-    description: Supports being used with the C(async) keyword.
     support: full
   become:
-    description: Is usable alongside C(become) keywords.
     support: full
     details: The job runs as the C(become) user and its files are in that user's async directory.
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details: The wrapped module receives check mode and decides what to do; check mode alone never fails the task.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: longrun.jobs.async_status
   - module: ansible.builtin.async_status

@@ -111,12 +111,13 @@ class TargetAgent:
     def _command(self, boot: str, *args: str) -> str:
         environment = self.action._compute_environment_string()
         words = [shlex.quote(word) for word in shlex.split(self.interpreter)]
-        words += ["-c", shlex.quote(boot)] + [shlex.quote(arg) for arg in args]
+        # -I: nothing from the login dir or PYTHON* variables may shadow the stdlib the agent uses.
+        words += ["-I", "-c", shlex.quote(boot)] + [shlex.quote(arg) for arg in args]
         return " ".join(([environment] if environment else []) + words)
 
     def _run_pipelined(self, request: str) -> dict:
         command = self._command(_BOOT_STDIN)
-        data = agent_program() + "\n" + request
+        data = (agent_program() + "\n" + request).encode("utf-8")
         return self._execute(command, in_data=data)
 
     def _run_with_argv(self, request: str) -> dict:
@@ -132,7 +133,7 @@ class TargetAgent:
         command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
         return self._execute(command)
 
-    def _execute(self, command: str, *, in_data: t.Optional[str] = None) -> dict:
+    def _execute(self, command: str, *, in_data: t.Optional[bytes] = None) -> dict:
         result = self.action._low_level_execute_command(command, sudoable=True, in_data=in_data)
         reply = _parse_reply(result.get("stdout", ""))
         if reply is None:

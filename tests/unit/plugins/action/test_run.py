@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
+from ansible_collections.longrun.jobs.plugins.action.run import ActionModule as RunAction
+
+pytestmark = pytest.mark.usefixtures("collection_loader")
+
+
+@pytest.fixture
+def run_action(make_action):
+    def make(args: dict, *, async_val: int = 10, poll: int = 0):
+        return make_action(RunAction, "longrun.jobs.run", args, async_val=async_val, poll=poll)
+
+    return make
+
+
+@pytest.fixture
+def wait_for_job(make_action, task_vars, supervisors):
+    """Wait for a launched job with longrun.jobs.async_status, then for its supervisor to be gone."""
+
+    def wait(launched: dict) -> dict:
+        status = make_action(AsyncStatusAction, "longrun.jobs.async_status", {"jid": launched["ansible_job_id"], "wait": 10})
+        result = status.run(task_vars=task_vars)
+        supervisors.wait_until_gone(launched["job"]["pid"])
+        return result
+
+    return wait
+
+
+@pytest.mark.parametrize(
+    "args, async_val, fragment",
+    [
+        ({"ansible.builtin.copy": {"src": "a", "dest": "/tmp/b"}}, 10, "controller-side action plugin"),
+        ({"ansible.builtin.command": "true", "ansible.builtin.ping": {}}, 10, "more than one module"),
+        ({"ansible.builtin.command": "true", "retries_forever": 1}, 10, "unknown key(s) retries_forever"),
+        ({"grace": 1}, 10, "no module to run was given"),
+        ({"ansible.builtin.command": "true", "grace": -1}, 10, "grace must be 0 or more seconds, got -1"),
+        ({"ansible.builtin.command": "true", "grace": "soon"}, 10, "invalid run options"),
+        ({"ansible.builtin.command": "true"}, -1, "async must be 1 or more seconds, got -1"),
+        ({"ansible.builtin.copy": {"src": "a", "dest": "/tmp/b"}}, 0, "controller-side action plugin"),
+    ],
+    ids=["copy", "two-modules", "unknown-key", "no-module", "negative-grace", "bad-grace", "negative-async", "copy-sync"],
+)
+def test_bad_arguments_fail_without_a_remote_command(run_action, remote_commands, task_vars, args, async_val, fragment):
+    result = run_action(args, async_val=async_val).run(task_vars=task_vars)
+
+    assert result["failed"] is True
+    assert fragment in result["msg"]
+    assert "\n" not in result["msg"]
+    assert remote_commands.calls == []
+
+
+def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_vars, async_dir, remote_tmp, supervisors, wait_for_job):
+    action = run_action({"ansible.builtin.command": "echo hello"})
+
+    result = action.run(task_vars=task_vars)
+    supervisors.track(result["job"]["pid"])
+
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert result["started"] is True
+    assert result["finished"] is False
+    assert result["ansible_job_id"].startswith("j")
+    assert result["results_file"] == os.path.join(async_dir, result["ansible_job_id"])
+    assert result["job"]["state"] == "running"
+    assert result["job"]["timeout"] == 10
+    # Without pipelining the large launch request goes through a file in a tmp dir that is removed again.
+    assert any("longrun_request" in call["cmd"] for call in remote_commands.calls)
+    assert os.listdir(remote_tmp) == []
+    # Core's poller must not poll our job with stock async_status.
+    assert action._task.poll == 0  # pylint: disable=protected-access
+
+    ended = wait_for_job(result)
+    assert ended["failed"] is False, ended
+    assert ended["job"]["state"] == "succeeded"
+    assert ended["stdout"] == "hello"
+    assert ended["stdout_lines"] == ["hello"]
+
+
+@pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)
+def test_poll_0_launch_pipelined(run_action, task_vars, supervisors, wait_for_job, pipelining):
+    result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
+    supervisors.track(result["job"]["pid"])
+
+    assert result["job"]["state"] == "running"
+    wait_for_job(result)
+
+
+@pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)
+def test_poll_0_launch_pipelined_is_one_remote_command(
+    run_action, remote_commands, task_vars, remote_tmp, supervisors, wait_for_job, pipelining
+):
+    result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
+    supervisors.track(result["job"]["pid"])
+
+    assert result.get("failed") is not True, result
+    [call] = remote_commands.calls
+    assert call["in_data"] is not None
+    assert os.listdir(remote_tmp) == []
+    assert wait_for_job(result)["stdout"] == "hello"
+
+
+def test_poll_waits_for_the_end_and_removes_the_job_files(run_action, remote_commands, task_vars, async_dir):
+    result = run_action({"ansible.builtin.shell": "echo out; echo err >&2"}, poll=1).run(task_vars=task_vars)
+
+    assert result["failed"] is False, result
+    assert result["finished"] is True
+    assert result["changed"] is True
+    assert result["rc"] == 0
+    assert result["stdout_lines"] == ["out"]
+    assert result["stderr_lines"] == ["err"]
+    assert result["job"]["state"] == "succeeded"
+    assert os.listdir(async_dir) == []
+    assert len(remote_commands.calls) >= 2
+
+
+def test_poll_reports_a_failed_module(run_action, task_vars):
+    result = run_action({"ansible.builtin.command": "false"}, poll=1).run(task_vars=task_vars)
+
+    assert result["failed"] is True
+    assert result["finished"] is True
+    assert result["rc"] == 1
+    assert result["job"]["state"] == "failed"
+    assert result["msg"] == f"job {result['ansible_job_id']} failed: non-zero return code (rc=1)"
+
+
+def test_poll_reports_the_async_limit(run_action, task_vars):
+    result = run_action({"ansible.builtin.command": "sleep 30", "grace": 0}, async_val=1, poll=1).run(task_vars=task_vars)
+
+    assert result["failed"] is True
+    assert result["finished"] is True
+    assert result["job"]["state"] == "timed_out"
+    assert "timed out after 1 s (async limit)" in result["msg"]
+
+
+def test_without_async_the_module_runs_as_a_plain_task(run_action, task_vars, async_dir):
+    result = run_action({"ansible.builtin.command": "echo plain"}, async_val=0).run(task_vars=task_vars)
+
+    assert result.get("failed") is not True, result
+    assert result["stdout"] == "plain"
+    assert "ansible_job_id" not in result
+    assert not os.path.exists(async_dir)
+
+
+def test_cleanup_after_the_end_erases_the_job_files(run_action, make_action, task_vars, async_dir, supervisors, wait_for_job):
+    launched = run_action({"ansible.builtin.command": "true"}).run(task_vars=task_vars)
+    supervisors.track(launched["job"]["pid"])
+    assert wait_for_job(launched)["job"]["state"] == "succeeded"
+
+    cleanup = make_action(AsyncStatusAction, "longrun.jobs.async_status", {"jid": launched["ansible_job_id"], "mode": "cleanup"})
+    result = cleanup.run(task_vars=task_vars)
+
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert result["erased"] == launched["results_file"]
+    assert os.listdir(async_dir) == []
