@@ -15,9 +15,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._record import Invali
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import async_status_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
-
-DEFAULT_ASYNC_DIR = "~/.ansible_async"
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 
 
 class ActionModule(ActionBase):
@@ -35,7 +33,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(
                     f"wait must be 0 or more seconds, got {args['wait']}: use wait: 0 to report at once"
                 )
-            async_dir = self.get_shell_option("async_dir", default=DEFAULT_ASYNC_DIR) or DEFAULT_ASYNC_DIR
+            async_dir = async_dir_option(self)
             agent = TargetAgent(self, task_vars)
             if agent.discovered_facts:
                 result["ansible_facts"] = agent.discovered_facts

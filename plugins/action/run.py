@@ -18,9 +18,8 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import t
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 
-DEFAULT_ASYNC_DIR = "~/.ansible_async"
 # After limit + grace the supervisor still needs a moment to reap and record.
 SETTLE_SECONDS = 15
 
@@ -80,9 +79,6 @@ class ActionModule(ActionBase):
             )
         return options
 
-    def _async_dir(self) -> str:
-        return self.get_shell_option("async_dir", default=DEFAULT_ASYNC_DIR) or DEFAULT_ASYNC_DIR
-
     def _run_as_job(self, request: RunRequest, options: dict, poll: int, task_vars: dict) -> dict:
         if self._task.async_val < 0:
             raise AnsibleActionFail(f"async must be 1 or more seconds, got {self._task.async_val}")
@@ -91,7 +87,7 @@ class ActionModule(ActionBase):
         # The job outlives this task: it must make (and remove) its own tmp dir.
         module_args["_ansible_tmpdir"] = None
         payload = build_module_payload(self, request.module_name, module_args, task_vars)
-        async_dir = self._async_dir()
+        async_dir = async_dir_option(self)
         launch_params = dict(
             payload.wrapper_args(),
             jid=f"j{secrets.randbelow(10 ** 12)}",

@@ -30,6 +30,7 @@ AGENT_MODULES = ("_record", "_store", "_proc", "_supervisor", "_status", "_statu
 # Largest request sent on the command line: ssh hands the whole command to
 # the remote shell as one argument, which Linux caps at 128 KiB.
 MAX_ARGV_REQUEST = 64 * 1024
+DEFAULT_ASYNC_DIR = "~/.ansible_async"
 
 _LOADER = r"""
 import base64, importlib.abc, importlib.util, json, sys, zlib
@@ -84,6 +85,11 @@ def target_python(action: t.Any, task_vars: dict) -> t.Tuple[str, t.Optional[dic
         return str(mode), None
     found = discover_interpreter(action=action, interpreter_name="python", discovery_mode=mode, task_vars=task_vars)
     return found, {"discovered_interpreter_python": found}
+
+
+def async_dir_option(action: t.Any) -> str:
+    """The async dir as configured (ansible_async_dir / ANSIBLE_ASYNC_DIR); ~ is expanded on the target."""
+    return action.get_shell_option("async_dir", default=DEFAULT_ASYNC_DIR) or DEFAULT_ASYNC_DIR
 
 
 class TargetAgent:
