@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from ansible.errors import AnsibleAction, AnsibleActionFail
@@ -13,7 +14,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._record import InvalidJid, validate_jid
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import async_status_argument_spec
-from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
+from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 
@@ -65,10 +66,7 @@ class ActionModule(ActionBase):
             "finished": bool(entry.get("finished")),
             "changed": bool(reply.get("changed")),
             "job": job,
-            "stdout": "",
-            "stderr": "",
-            "stdout_lines": [],
-            "stderr_lines": [],
+            **copy.deepcopy(STOCK_DEFAULTS),
         }
         if jid in reply.get("removed", []):
             result["erased"] = entry.get("results_file")

@@ -38,32 +38,37 @@ def _read_stat_fields(pid: int) -> t.Optional[t.List[str]]:
     return raw[raw.rfind(")") + 2:].split()
 
 
+def _start_time_of(fields: t.Optional[t.List[str]]) -> int | None:
+    return int(fields[19]) if fields and len(fields) >= 20 else None
+
+
 def process_start_time(pid: int) -> int | None:
     """Start time of a process in clock ticks since boot (Linux), or None."""
-    fields = _read_stat_fields(pid)
-    if not fields or len(fields) < 20:
-        return None
-    return int(fields[19])
+    return _start_time_of(_read_stat_fields(pid))
 
 
-def pid_alive(pid: int) -> bool:
+def _probe(pid: int) -> t.Tuple[bool, t.Optional[t.List[str]]]:
+    """Whether pid is a live (non-zombie) process, and its stat fields where /proc has them."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return False, None
     except PermissionError:
-        return True
+        pass
     fields = _read_stat_fields(pid)
-    return not (fields and fields[0] == "Z")
+    return not (fields and fields[0] == "Z"), fields
+
+
+def pid_alive(pid: int) -> bool:
+    return _probe(pid)[0]
 
 
 def is_same_process(pid: int, start_time: int | None) -> bool:
     """True when pid is alive and, where start times are known, is the process that was recorded."""
-    if not pid_alive(pid):
-        return False
-    if start_time is None:
-        return True
-    current = process_start_time(pid)
+    alive, fields = _probe(pid)
+    if not alive or start_time is None:
+        return alive
+    current = _start_time_of(fields)
     return current is None or current == start_time
 
 

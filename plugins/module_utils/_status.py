@@ -91,8 +91,9 @@ def wait_for_jobs(
     is re-checked every LIVENESS_INTERVAL.
     """
     deadline = time.monotonic() + max(0.0, timeout)
-    records = {jid: inspect_job(async_dir, jid) for jid in jids}
+    # Fingerprints first: a record replaced between the two reads is then seen as changed.
     signatures = {jid: _store.record_signature(async_dir, jid) for jid in jids}
+    records = {jid: inspect_job(async_dir, jid) for jid in jids}
     next_liveness = time.monotonic() + LIVENESS_INTERVAL
     while True:
         ended = [jid for jid in jids if records[jid].finished]

@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import select
 import shlex
 import signal
@@ -70,10 +71,8 @@ def launch(spec: LaunchSpec) -> dict:
     if not report.startswith(READY):
         message = report.decode("utf-8", "replace").strip()
         raise LaunchError(message or "the supervisor exited before starting the job")
-    record = _store.read_record(spec.async_dir, spec.jid)
-    if record is None:
-        raise LaunchError(f"the job record {_store.record_path(spec.async_dir, spec.jid)} vanished right after launch")
-    return record.public()
+    # The supervisor sends the job's first record with its report: no need to read it back.
+    return json.loads(report[len(READY):].decode("utf-8"))
 
 
 def _read_report(read_fd: int) -> bytes:
@@ -173,7 +172,7 @@ class Supervisor:
 
     def _release_launcher(self) -> None:
         if self.report_fd is not None:
-            _report(self.report_fd, READY)
+            _report(self.report_fd, READY + json.dumps(self.record.public()).encode("utf-8"))
             self.report_fd = None
 
     def _start_job(self) -> subprocess.Popen:
@@ -330,18 +329,13 @@ def parse_module_output(output: bytes) -> t.Optional[dict]:
     """The first JSON object a module printed at the start of a line, ignoring noise around it."""
     text = output.decode("utf-8", "surrogateescape")
     decoder = json.JSONDecoder()
-    start = 0 if text.startswith("{") else text.find("\n{") + 1
-    while start > 0 or text.startswith("{"):
+    for line_start in re.finditer(r"^\{", text, re.MULTILINE):
         try:
-            value, _end = decoder.raw_decode(text, start)
+            value = decoder.raw_decode(text, line_start.start())[0]
         except ValueError:
-            value = None
+            continue
         if isinstance(value, dict):
             return value
-        following = text.find("\n{", start + 1)
-        if following == -1:
-            return None
-        start = following + 1
     return None
 
 

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from ansible.utils.display import Display
 
 display = Display()
 
+# Keys stock async_status always returns, empty until the job has finished.
+STOCK_DEFAULTS = {"stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": []}
 # Keys that a result must not carry as plain data: core processes them itself.
 _MESSAGE_KEYS = ("warnings", "deprecations")
 
@@ -20,7 +23,7 @@ def task_result_for_job(entry: t.Mapping[str, t.Any], *, stock_defaults: bool = 
     """The module result at the top level (as stock does), plus ansible_job_id, finished and job."""
     result: dict = {}
     if stock_defaults:
-        result.update(stdout="", stderr="", stdout_lines=[], stderr_lines=[])
+        result.update(copy.deepcopy(STOCK_DEFAULTS))
     finished = bool(entry.get("finished"))
     if finished:
         module_result = dict(entry.get("result") or {})

@@ -33,18 +33,27 @@ def collection_loader() -> t.Iterator[None]:
             _AnsibleCollectionFinder._remove()  # pylint: disable=protected-access
 
 
-class SupervisorKeeper:
-    """Waits for the supervisors that a test launched to end, and stops those still running afterwards."""
+class ProcessJanitor:
+    """Kills what a test started and left behind, by pid and only if it is still the same process."""
 
     def __init__(self) -> None:
-        self.tracked: t.List[t.Tuple[int, t.Optional[int]]] = []
+        self.supervisors: t.List[t.Tuple[int, t.Optional[int]]] = []
+        self.pids: t.List[t.Tuple[int, t.Optional[int]]] = []
+        self.groups: t.List[int] = []
+
+    def track_supervisor(self, pid: int, start_time: t.Optional[int] = None) -> None:
+        start_time = start_time if start_time is not None else _proc.process_start_time(pid)
+        if start_time is not None:  # else it is gone already, and the pid may be reused
+            self.supervisors.append((pid, start_time))
 
     def track(self, pid: int) -> None:
-        start_time = _proc.process_start_time(pid)
-        if start_time is not None:  # else it is gone already, and the pid may be reused
-            self.tracked.append((pid, start_time))
+        self.pids.append((pid, _proc.process_start_time(pid)))
 
-    def wait_until_gone(self, pid: int, *, timeout: float = 10.0) -> None:
+    def track_group(self, pgid: int) -> None:
+        self.groups.append(pgid)
+
+    @staticmethod
+    def wait_until_gone(pid: int, *, timeout: float = 10.0) -> None:
         """Gone means no such process or a zombie, which only its new parent can reap."""
         deadline = time.monotonic() + timeout
         while _proc.pid_alive(pid):
@@ -53,21 +62,33 @@ class SupervisorKeeper:
             time.sleep(0.05)
 
     def cleanup(self) -> None:
-        for pid, start_time in self.tracked:
+        # A supervisor asked to stop ends its whole job tree and records it; give it that chance.
+        for pid, start_time in self.supervisors:
             if _proc.is_same_process(pid, start_time):
-                # SIGTERM asks the supervisor to end its job tree and record the end.
-                os.kill(pid, signal.SIGTERM)
+                _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
-        for pid, start_time in self.tracked:
-            while _proc.is_same_process(pid, start_time) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        while time.monotonic() < deadline and any(_proc.is_same_process(p, s) for p, s in self.supervisors):
+            time.sleep(0.05)
+        for pid, start_time in self.supervisors + self.pids:
             if _proc.is_same_process(pid, start_time):
-                os.kill(pid, signal.SIGKILL)
+                _kill(pid, signal.SIGKILL)
+        for pgid in self.groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
 
 
 @pytest.fixture
-def supervisors() -> t.Iterator[SupervisorKeeper]:
-    keeper = SupervisorKeeper()
+def janitor() -> t.Iterator[ProcessJanitor]:
+    keeper = ProcessJanitor()
     try:
         yield keeper
     finally:

@@ -24,13 +24,13 @@ def run_action(make_action):
 
 
 @pytest.fixture
-def wait_for_job(make_action, task_vars, supervisors):
+def wait_for_job(make_action, task_vars, janitor):
     """Wait for a launched job with longrun.jobs.async_status, then for its supervisor to be gone."""
 
     def wait(launched: dict) -> dict:
         status = make_action(AsyncStatusAction, "longrun.jobs.async_status", {"jid": launched["ansible_job_id"], "wait": 10})
         result = status.run(task_vars=task_vars)
-        supervisors.wait_until_gone(launched["job"]["pid"])
+        janitor.wait_until_gone(launched["job"]["pid"])
         return result
 
     return wait
@@ -59,11 +59,11 @@ def test_bad_arguments_fail_without_a_remote_command(run_action, remote_commands
     assert remote_commands.calls == []
 
 
-def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_vars, async_dir, remote_tmp, supervisors, wait_for_job):
+def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_vars, async_dir, remote_tmp, janitor, wait_for_job):
     action = run_action({"ansible.builtin.command": "echo hello"})
 
     result = action.run(task_vars=task_vars)
-    supervisors.track(result["job"]["pid"])
+    janitor.track_supervisor(result["job"]["pid"])
 
     assert result.get("failed") is not True, result
     assert result["changed"] is True
@@ -87,9 +87,9 @@ def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_v
 
 
 @pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)
-def test_poll_0_launch_pipelined(run_action, task_vars, supervisors, wait_for_job, pipelining):
+def test_poll_0_launch_pipelined(run_action, task_vars, janitor, wait_for_job, pipelining):
     result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
-    supervisors.track(result["job"]["pid"])
+    janitor.track_supervisor(result["job"]["pid"])
 
     assert result["job"]["state"] == "running"
     wait_for_job(result)
@@ -97,10 +97,10 @@ def test_poll_0_launch_pipelined(run_action, task_vars, supervisors, wait_for_jo
 
 @pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)
 def test_poll_0_launch_pipelined_is_one_remote_command(
-    run_action, remote_commands, task_vars, remote_tmp, supervisors, wait_for_job, pipelining
+    run_action, remote_commands, task_vars, remote_tmp, janitor, wait_for_job, pipelining
 ):
     result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
-    supervisors.track(result["job"]["pid"])
+    janitor.track_supervisor(result["job"]["pid"])
 
     assert result.get("failed") is not True, result
     [call] = remote_commands.calls
@@ -151,9 +151,9 @@ def test_without_async_the_module_runs_as_a_plain_task(run_action, task_vars, as
     assert not os.path.exists(async_dir)
 
 
-def test_cleanup_after_the_end_erases_the_job_files(run_action, make_action, task_vars, async_dir, supervisors, wait_for_job):
+def test_cleanup_after_the_end_erases_the_job_files(run_action, make_action, task_vars, async_dir, janitor, wait_for_job):
     launched = run_action({"ansible.builtin.command": "true"}).run(task_vars=task_vars)
-    supervisors.track(launched["job"]["pid"])
+    janitor.track_supervisor(launched["job"]["pid"])
     assert wait_for_job(launched)["job"]["state"] == "succeeded"
 
     cleanup = make_action(AsyncStatusAction, "longrun.jobs.async_status", {"jid": launched["ansible_job_id"], "mode": "cleanup"})

@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 import typing as t
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _store
+from ansible_collections.longrun.jobs.plugins.module_utils import _store
 
 WaitUntil = t.Callable[..., t.Any]
 
@@ -49,54 +48,3 @@ def umask_022() -> t.Iterator[None]:
 @pytest.fixture
 def async_dir(tmp_path, umask_022) -> str:
     return _store.ensure_async_dir(str(tmp_path / "async"))
-
-
-class ProcessJanitor:
-    """Kills what a test started and left behind, by pid and only if it is still the same process."""
-
-    def __init__(self) -> None:
-        self.supervisors: t.List[t.Tuple[int, t.Optional[int]]] = []
-        self.pids: t.List[t.Tuple[int, t.Optional[int]]] = []
-        self.groups: t.List[int] = []
-
-    def track_supervisor(self, pid: int, start_time: t.Optional[int]) -> None:
-        self.supervisors.append((pid, start_time))
-
-    def track(self, pid: int) -> None:
-        self.pids.append((pid, _proc.process_start_time(pid)))
-
-    def track_group(self, pgid: int) -> None:
-        self.groups.append(pgid)
-
-    def cleanup(self) -> None:
-        # A supervisor asked to stop ends its whole job tree and records it; give it that chance.
-        for pid, start_time in self.supervisors:
-            if _proc.is_same_process(pid, start_time):
-                _kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_proc.is_same_process(p, s) for p, s in self.supervisors):
-            time.sleep(0.05)
-        for pid, start_time in self.supervisors + self.pids:
-            if _proc.is_same_process(pid, start_time):
-                _kill(pid, signal.SIGKILL)
-        for pgid in self.groups:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def _kill(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except OSError:
-        pass
-
-
-@pytest.fixture
-def janitor() -> t.Iterator[ProcessJanitor]:
-    keeper = ProcessJanitor()
-    try:
-        yield keeper
-    finally:
-        keeper.cleanup()

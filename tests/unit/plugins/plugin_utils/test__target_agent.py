@@ -109,7 +109,7 @@ def test_undecodable_request_fails_clearly():
     assert reply["msg"].startswith("the request could not be decoded")
 
 
-def test_launch_and_wait_for_the_end(tmp_path, supervisors):
+def test_launch_and_wait_for_the_end(tmp_path, janitor):
     async_dir = str(tmp_path / "async")
     program = "print('{\"changed\": false, \"ok\": 1}')\n"
     launch = {
@@ -126,7 +126,7 @@ def test_launch_and_wait_for_the_end(tmp_path, supervisors):
     }
 
     launched = _run_pipelined(launch)
-    supervisors.track(launched["job"]["pid"])
+    janitor.track_supervisor(launched["job"]["pid"])
 
     assert launched.get("failed") is not True, launched
     jid = launched["ansible_job_id"]
@@ -142,7 +142,7 @@ def test_launch_and_wait_for_the_end(tmp_path, supervisors):
     assert entry["result"]["ok"] == 1
     assert entry["result"]["changed"] is False
 
-    supervisors.wait_until_gone(launched["job"]["pid"])
+    janitor.wait_until_gone(launched["job"]["pid"])
 
 
 def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
