@@ -2,18 +2,27 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Controller side of longrun.jobs.async_status: stock-compatible results, long waits split into windows."""
+"""Controller side of longrun.jobs.async_status: stock-compatible results, batches, long waits split into windows."""
 
 from __future__ import annotations
 
 import copy
+import time
 import typing as t
 
 from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.module_utils._record import InvalidJid, validate_jid
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import async_status_argument_spec
+from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import batch_result, flat_entry, summarize
+from ansible_collections.longrun.jobs.plugins.module_utils._specs import (
+    async_status_argument_spec,
+    async_status_constraints,
+)
+from ansible_collections.longrun.jobs.plugins.module_utils._status_request import (
+    RequestError,
+    StatusRequest,
+    parse_request,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
@@ -28,36 +37,155 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         try:
-            _validation, args = self.validate_argument_spec(argument_spec=async_status_argument_spec())
-            jid = self._checked_jid(args["jid"])
-            if args["wait"] < 0:
-                raise AnsibleActionFail(
-                    f"wait must be 0 or more seconds, got {args['wait']}: use wait: 0 to report at once"
-                )
-            async_dir = async_dir_option(self)
+            _validation, args = self.validate_argument_spec(
+                argument_spec=async_status_argument_spec(), **async_status_constraints()
+            )
+            try:
+                request = parse_request(args)
+            except RequestError as exc:
+                raise AnsibleActionFail(str(exc)) from None
+            if request.jids == [] and request.mode != "list":
+                result.update(self._nothing_to_do(request))
+                return result
             agent = TargetAgent(self, task_vars)
             if agent.discovered_facts:
                 result["ansible_facts"] = agent.discovered_facts
-            waiter = RemoteWaiter(agent, task_vars, async_dir)
-            if args["mode"] == "cleanup":
-                result.update(self._cleanup(waiter, jid))
-            else:
-                entry = waiter.wait(jid, seconds=args["wait"], window=MAX_WINDOW)
-                result.update(task_result_for_job(entry, stock_defaults=True))
+            waiter = RemoteWaiter(agent, task_vars, async_dir_option(self))
+            result.update(self._serve(waiter, request))
         except AnsibleAction as exc:
             result.update(exc.result)
         return result
 
-    @staticmethod
-    def _checked_jid(jid: t.Any) -> str:
-        try:
-            return validate_jid(jid)
-        except InvalidJid as exc:
-            raise AnsibleActionFail(str(exc)) from None
+    def _serve(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
+        if request.mode == "list":
+            return self._list(waiter, request)
+        if request.mode == "kill":
+            return self._kill(waiter, request)
+        if request.mode == "cleanup":
+            if request.single and request.older_than is None and request.states is None and not request.force:
+                return self._cleanup_one(waiter, t.cast(t.List[str], request.jids)[0])
+            return self._cleanup(waiter, request)
+        if request.single:
+            entry = waiter.wait(t.cast(t.List[str], request.jids)[0], seconds=request.wait, window=MAX_WINDOW)
+            return task_result_for_job(entry, stock_defaults=True)
+        reply = waiter.wait_for_jobs(
+            {"jobs": request.jids, "_skipped": request.skipped, "return_when": request.return_when},
+            seconds=request.wait,
+        )
+        return dict(batch_result([flat_entry(entry) for entry in reply["jobs"]], skipped=request.skipped),
+                    changed=False)
 
     @staticmethod
-    def _cleanup(waiter: RemoteWaiter, jid: str) -> dict:
-        reply = waiter.call({"jid": jid, "mode": "cleanup"})
+    def _nothing_to_do(request: StatusRequest) -> dict:
+        result = batch_result([], skipped=request.skipped)
+        if request.mode == "cleanup":
+            result.update(removed=[], spared=[], killed=[], not_found=[])
+        if request.mode == "kill":
+            result["killed"] = []
+        return dict(result, changed=False)
+
+    def _kill(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
+        jids = t.cast(t.List[str], request.jids)
+        total_wait = request.wait
+        started = time.monotonic()
+        reply = waiter.call({
+            "mode": "kill",
+            "jobs": jids,
+            "signal": request.signal,
+            "grace": request.grace,
+            "wait": min(total_wait, MAX_WINDOW),
+            "_check_mode": self._task.check_mode,
+        })
+        entries = reply["jobs"]
+        still_running = [e["ansible_job_id"] for e in entries if not e.get("finished")]
+        killed = reply.get("killed") or []
+        if not self._task.check_mode and set(still_running) & set(killed):
+            # A grace period longer than one window: keep waiting, one window at a time.
+            later = waiter.wait_for_jobs(
+                {"jobs": still_running}, seconds=max(0.0, total_wait - (time.monotonic() - started))
+            )
+            by_jid = {entry["ansible_job_id"]: entry for entry in later["jobs"]}
+            entries = [by_jid.get(entry["ansible_job_id"], entry) for entry in entries]
+        flat = [flat_entry(entry) for entry in entries]
+        problems = []
+        refused = reply.get("refused") or {}
+        for entry in flat:
+            jid = entry["ansible_job_id"]
+            if jid in refused:
+                problems.append({"ansible_job_id": jid, "state": entry["state"], "msg": refused[jid]})
+            elif entry["state"] == "not_found":
+                problems.append({"ansible_job_id": jid, "state": entry["state"], "msg": entry["msg"]})
+            elif not entry["finished"] and not self._task.check_mode:
+                problems.append({
+                    "ansible_job_id": jid,
+                    "state": entry["state"],
+                    "msg": f"job {jid} was signalled but had not ended after {total_wait} s",
+                })
+        result = batch_result(flat, skipped=request.skipped)
+        verb = "would kill" if self._task.check_mode else "killed"
+        result.update(
+            changed=bool(killed),
+            killed=killed,
+            failed_jobs=problems,
+            failed=bool(problems),
+            msg=f"{verb} {len(killed)} of {len(flat)} job{'s' if len(flat) != 1 else ''}; {result['msg']}",
+        )
+        if problems:
+            result["msg"] += "; " + "; ".join(problem["msg"] for problem in problems[:3])
+        if request.single:
+            entry = entries[0]
+            result.update(ansible_job_id=entry["ansible_job_id"], job=entry.get("job") or {})
+        return result
+
+    @staticmethod
+    def _list(waiter: RemoteWaiter, request: StatusRequest) -> dict:
+        params: dict = {"mode": "list", "states": request.states, "older_than": request.older_than}
+        if request.jids is not None:
+            params["jobs"] = request.jids
+        reply = waiter.call(params)
+        jobs = reply["jobs"]
+        summary = summarize(jobs)
+        counts = ", ".join(f"{count} {state}" for state, count in summary.items() if count and state != "total")
+        return {
+            "changed": False,
+            "jobs": jobs,
+            "summary": summary,
+            "async_dir": reply.get("async_dir"),
+            "msg": f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}" + (f": {counts}" if counts else ""),
+        }
+
+    def _cleanup(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
+        params: dict = {
+            "mode": "cleanup",
+            "states": request.states,
+            "older_than": request.older_than,
+            "force": request.force,
+            "signal": request.signal,
+            "grace": request.grace,
+            "_check_mode": self._task.check_mode,
+        }
+        if request.jids is not None:
+            params["jobs"] = request.jids
+        reply = waiter.call(params)
+        removed, spared = reply.get("removed") or [], reply.get("spared") or []
+        verb = "would remove" if self._task.check_mode else "removed"
+        msg = f"{verb} {len(removed)} job record{'s' if len(removed) != 1 else ''}"
+        if reply.get("killed"):
+            msg += f" ({len(reply['killed'])} killed first)"
+        msg += f"; spared {len(spared)} running job{'s' if len(spared) != 1 else ''}"
+        return {
+            "changed": bool(removed),
+            "removed": removed,
+            "spared": spared,
+            "killed": reply.get("killed") or [],
+            "not_found": reply.get("not_found") or [],
+            "ignored": request.skipped,
+            "async_dir": reply.get("async_dir"),
+            "msg": msg,
+        }
+
+    def _cleanup_one(self, waiter: RemoteWaiter, jid: str) -> dict:
+        reply = waiter.call({"jid": jid, "mode": "cleanup", "_check_mode": self._task.check_mode})
         entry = reply["jobs"][0]
         job = entry.get("job") or {}
         result = {

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import secrets
 import typing as t
 
 from ansible.errors import AnsibleAction, AnsibleActionFail
@@ -15,7 +14,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
-from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
@@ -82,25 +81,16 @@ class ActionModule(ActionBase):
     def _run_as_job(self, request: RunRequest, options: dict, poll: int, task_vars: dict) -> dict:
         if self._task.async_val < 0:
             raise AnsibleActionFail(f"async must be 1 or more seconds, got {self._task.async_val}")
-        module_args = dict(request.module_args)
-        self._update_module_args(request.module_name, module_args, task_vars)
-        # The job outlives this task: it must make (and remove) its own tmp dir.
-        module_args["_ansible_tmpdir"] = None
-        payload = build_module_payload(self, request.module_name, module_args, task_vars)
         async_dir = async_dir_option(self)
-        launch_params = dict(
-            payload.wrapper_args(),
-            jid=f"j{secrets.randbelow(10 ** 12)}",
-            async_dir=async_dir,
-            timeout=self._task.async_val,
-            grace=options["grace"],
+        prepared = prepare_launch(
+            self, request, timeout=self._task.async_val, grace=options["grace"], async_dir=async_dir,
+            task_vars=task_vars,
         )
-        agent = TargetAgent(self, task_vars, interpreter=payload.interpreter if payload.style == "new" else None)
-        launched = agent.request("launch", launch_params)
+        agent = TargetAgent(self, task_vars, interpreter=prepared.interpreter)
+        launched = launch(agent, prepared)
         if agent.discovered_facts:
             launched["ansible_facts"] = agent.discovered_facts
-        if launched.get("failed") or "ansible_job_id" not in launched:
-            launched["failed"] = True
+        if launched.get("failed"):
             return launched
         if poll <= 0:
             return {

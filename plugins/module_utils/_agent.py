@@ -2,7 +2,7 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The target-side entry point: serve one launch, status or cleanup request.
+"""The target-side entry point: serve one launch, status (kill, list, cleanup) or window request.
 
 The modules call these functions through AnsibleModule. The action plugins
 ship the same code as a lean stdlib-only program (see plugin_utils/_target_agent.py),
@@ -18,7 +18,7 @@ import os
 import sys
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store, _supervisor, _window
 
 PROTOCOL_VERSION = 1
 
@@ -74,7 +74,9 @@ def serve(request: t.Mapping[str, t.Any]) -> dict:
             return launch_request(params)
         if operation == "status":
             return _status_request.handle_request(params)
-    except _status_request.RequestError as exc:
+        if operation == "window":
+            return _window.run_window(params, launch=launch_request)
+    except (_status_request.RequestError, _window.WindowError, _record.InvalidJid, _store.StoreError) as exc:
         raise AgentError(str(exc)) from exc
     raise AgentError(f"unknown request {operation!r}")
 

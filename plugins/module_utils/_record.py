@@ -109,6 +109,7 @@ class JobRecord:
     timeout: t.Optional[int] = None
     grace: t.Optional[int] = None
     job_pid: t.Optional[int] = None
+    job_start_time: t.Optional[int] = None
     reason: t.Optional[str] = None
     msg: t.Optional[str] = None
     signal: t.Optional[str] = None
@@ -189,7 +190,7 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
     return _stock_record(jid, document)
 
 
-_INT_FIELDS = ("pid", "pid_start_time", "timeout", "grace", "job_pid", "exit_code")
+_INT_FIELDS = ("pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code")
 _TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]

@@ -7,7 +7,12 @@
 from __future__ import annotations
 
 DEFAULT_GRACE = 5
-STATUS_MODES = ("status", "cleanup")
+STATUS_MODES = ("status", "cleanup", "kill", "list")
+RETURN_WHEN = ("all", "any")
+# Signals that mode=kill may send first; SIGKILL follows after the grace period.
+KILL_SIGNALS = ("TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL")
+JOB_STATES = ("running", "succeeded", "failed", "timed_out", "killed", "lost", "unreadable")
+DEFAULT_PARALLEL_TIMEOUT = 3600
 
 
 def run_options_spec() -> dict:
@@ -20,9 +25,34 @@ def run_options_spec() -> dict:
 def async_status_argument_spec() -> dict:
     """Public options of longrun.jobs.async_status."""
     return {
-        "jid": {"type": "str", "required": True},
+        "jid": {"type": "str"},
+        # raw, so that a string is refused instead of being split on commas.
+        "jobs": {"type": "raw"},
         "mode": {"type": "str", "default": "status", "choices": list(STATUS_MODES)},
         "wait": {"type": "float", "default": 0},
+        "return_when": {"type": "str", "default": "all", "choices": list(RETURN_WHEN)},
+        "signal": {"type": "str", "default": "TERM", "choices": list(KILL_SIGNALS)},
+        "grace": {"type": "int", "default": DEFAULT_GRACE},
+        "states": {"type": "list", "elements": "str", "choices": list(JOB_STATES)},
+        "older_than": {"type": "raw"},
+        "force": {"type": "bool", "default": False},
+    }
+
+
+def async_status_constraints() -> dict:
+    """Keyword arguments for AnsibleModule and validate_argument_spec besides the spec."""
+    return {"mutually_exclusive": [["jid", "jobs"]]}
+
+
+def run_parallel_argument_spec() -> dict:
+    """Options of longrun.jobs.run_parallel, the engine of the parallel role."""
+    return {
+        "jobs": {"type": "list", "elements": "raw", "required": True},
+        "limit": {"type": "int", "default": 0},
+        "timeout": {"type": "int", "default": DEFAULT_PARALLEL_TIMEOUT},
+        "wait": {"type": "int", "default": 0},
+        "fail_fast": {"type": "bool", "default": False},
+        "grace": {"type": "int", "default": DEFAULT_GRACE},
     }
 
 

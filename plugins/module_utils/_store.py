@@ -26,8 +26,9 @@ from ansible_collections.longrun.jobs.plugins.module_utils._record import (
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-# Side files of a job: captured output and, for non-Python modules, the payload.
-SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args")
+# Side files of a job: captured output, for non-Python modules the payload,
+# and the kill request that mode=kill leaves for the supervisor.
+SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill")
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -89,9 +90,14 @@ def write_document(async_dir: str, jid: str, document: dict) -> str:
     A failed write removes its temp file and leaves any earlier record intact.
     """
     path = record_path(async_dir, jid)
-    data = json.dumps(document, sort_keys=True).encode("utf-8")
-    fd, temp_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{jid}-", dir=async_dir)
+    _replace_file(async_dir, jid, path, json.dumps(document, sort_keys=True).encode("utf-8"), what="status file")
+    return path
+
+
+def _replace_file(async_dir: str, jid: str, path: str, data: bytes, *, what: str) -> None:
+    temp_path = None
     try:
+        fd, temp_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{jid}-", dir=async_dir)
         try:
             os.fchmod(fd, FILE_MODE)
             view = memoryview(data)
@@ -103,15 +109,16 @@ def write_document(async_dir: str, jid: str, document: dict) -> str:
             os.close(fd)
         os.replace(temp_path, path)
     except OSError as exc:
-        _unlink_quietly(temp_path)
+        if temp_path is not None:
+            _unlink_quietly(temp_path)
         problem = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         raise StoreError(
-            f"cannot write the status file {path}: {problem}; free space or set ansible_async_dir elsewhere"
+            f"cannot write the {what} {path}: {problem}; free space or set ansible_async_dir elsewhere"
         ) from exc
     except BaseException:
-        _unlink_quietly(temp_path)
+        if temp_path is not None:
+            _unlink_quietly(temp_path)
         raise
-    return path
 
 
 def write_record(async_dir: str, record: JobRecord) -> str:
@@ -160,6 +167,35 @@ def remove_job_files(async_dir: str, jid: str) -> bool:
 def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
     for suffix in suffixes:
         _unlink_quietly(side_path(async_dir, jid, suffix))
+
+
+def write_kill_request(async_dir: str, jid: str, *, signal_name: str, grace: int) -> None:
+    """Tell the job's supervisor how to kill (it reads this when signalled)."""
+    data = json.dumps({"signal": signal_name, "grace": grace}).encode("utf-8")
+    _replace_file(async_dir, jid, side_path(async_dir, jid, ".kill"), data, what="kill request")
+
+
+def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]:
+    """(signal name, grace) from a kill request, or None when there is none or it is malformed."""
+    try:
+        with open(side_path(async_dir, jid, ".kill"), "rb") as handle:
+            request = json.loads(handle.read(4096).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(request, dict):
+        return None
+    signal_name, grace = request.get("signal"), request.get("grace")
+    if not isinstance(signal_name, str) or not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+        return None
+    return signal_name, grace
+
+
+def record_mtime(async_dir: str, jid: str) -> t.Optional[float]:
+    """When the record was last written, or None when it is gone."""
+    try:
+        return os.stat(record_path(async_dir, jid)).st_mtime
+    except OSError:
+        return None
 
 
 def list_jids(async_dir: str) -> t.List[str]:

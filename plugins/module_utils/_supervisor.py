@@ -164,6 +164,7 @@ class Supervisor:
             _store.remove_job_files(self.spec.async_dir, self.spec.jid)
             raise
         self.record.job_pid = self.job.pid
+        self.record.job_start_time = _proc.process_start_time(self.job.pid)
         _store.write_record(self.spec.async_dir, self.record)
         self._release_launcher()
         ending = self._wait_for_end()
@@ -250,14 +251,25 @@ class Supervisor:
             if signo in KILL_REQUEST_SIGNALS:
                 return "killed"
 
-    def _terminate(self) -> str:
+    def _terminate(self, first_signal: int, grace: int) -> str:
         return _proc.terminate_tree(
             os.getpid(),
             process_group=self.job.pid if self.job is not None else None,
-            grace=self.spec.grace,
+            grace=grace,
+            first_signal=first_signal,
             wait_for_change=self._sleep_for_signal,
             on_reaped=self._note_reaped,
         )
+
+    def _kill_settings(self, ending: str) -> t.Tuple[int, int]:
+        """The first signal and grace: the job's own, or those of a mode=kill request."""
+        if ending == "killed":
+            request = _store.read_kill_request(self.spec.async_dir, self.spec.jid)
+            if request is not None:
+                signum = getattr(signal, "SIG" + request[0], None)
+                if isinstance(signum, int):
+                    return signum, request[1]
+        return signal.SIGTERM, self.spec.grace
 
     def _record_end(self, ending: str) -> None:
         record = self.record
@@ -265,18 +277,20 @@ class Supervisor:
         if ending == "exited":
             self._interpret_exit()
         else:
-            last_signal = self._terminate()
-            record.signal = "SIGTERM"
-            escalation = "" if last_signal == "SIGTERM" else f", then SIGKILL after {self.spec.grace} s grace"
+            first_signal, grace = self._kill_settings(ending)
+            first_name = _proc.signal_name(first_signal)
+            last_signal = self._terminate(first_signal, grace)
+            record.signal = first_name
+            escalation = "" if last_signal == first_name else f", then SIGKILL after {grace} s grace"
             if ending == "timeout":
                 record.state, record.reason = _record.TIMED_OUT, _record.REASON_ASYNC_LIMIT
                 record.msg = (
                     f"job {jid} timed out after {self.spec.timeout} s (async limit) "
-                    f"and was terminated with SIGTERM{escalation}"
+                    f"and was terminated with {first_name}{escalation}"
                 )
             else:
                 record.state, record.reason = _record.KILLED, _record.REASON_KILL_REQUESTED
-                record.msg = f"job {jid} was killed on request with SIGTERM{escalation}"
+                record.msg = f"job {jid} was killed on request with {first_name}{escalation}"
             record.result = {"failed": True, "msg": record.msg, "changed": True}
         record.ended_at = _record.format_time(_record.utc_now())
         _store.write_record(self.spec.async_dir, record)

@@ -31,23 +31,81 @@ options:
       - The job id, the RV(longrun.jobs.run#module:ansible_job_id) of a registered async result.
       - Only job ids as produced by longrun and by stock Ansible are accepted. Anything else, such as a path,
         is refused and nothing is read or removed.
+      - With O(jid), O(mode=status) and O(mode=cleanup) return the same keys as the stock module.
+      - Mutually exclusive with O(jobs).
     type: str
-    required: true
+  jobs:
+    description:
+      - Many jobs in one call. A list whose items are job id strings, registered results of single launches
+        (dictionaries with C(ansible_job_id)) or whole registered loop results (dictionaries with C(results)),
+        which are flattened. A registered result on its own, without a list around it, works too.
+      - Items without C(ansible_job_id), such as skipped loop items, are ignored and counted in RV(ignored).
+      - The result then has one entry per job in RV(jobs), in input order, plus RV(summary), RV(failed_jobs)
+        and a one-line RV(msg).
+      - All the jobs of a host are checked in one remote command per wait window, however many they are.
+      - Mutually exclusive with O(jid).
+    type: raw
   mode:
     description:
-      - V(status) reports the job.
-      - V(cleanup) removes the files of a job that has ended. The record of a running job is never removed.
+      - V(status) reports the jobs, and with O(wait) waits for them to end.
+      - V(kill) ends the jobs and all their descendants (also those that ignore C(SIGTERM) or called C(setsid)),
+        with O(signal) first, then C(SIGKILL) after O(grace) seconds. Their state becomes V(killed) and the call
+        returns once they are gone. A job that has already ended is reported in its state, without error.
+      - V(list) reports every job record in the async directory with its state and age, filtered by O(states)
+        and O(older_than).
+      - V(cleanup) removes job records and their side files. With O(jid) alone it is the stock form. With O(jobs),
+        O(older_than) or O(states) it removes every matching record. Only records of jobs that have ended are
+        removed, unless O(force=true).
     type: str
-    choices: [status, cleanup]
+    choices: [status, cleanup, kill, list]
     default: status
   wait:
     description:
-      - Seconds to wait on the target for the job to end. V(0) reports at once.
-      - The call returns as soon as the job ends. Long waits are split into remote calls of at most about a
-        minute, and the progress is shown after each.
+      - Seconds to wait on the target for the jobs to end (see O(return_when)). V(0) reports at once.
+      - The call returns as soon as the jobs end. Long waits are split into remote calls of at most about a
+        minute, and each host's progress is shown after each of them.
       - Connection errors during the wait are retried until the time is up.
+      - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
     type: float
     default: 0
+  return_when:
+    description:
+      - With O(wait), V(all) returns once every job has ended, V(any) as soon as one of them has.
+    type: str
+    choices: [all, any]
+    default: all
+  signal:
+    description:
+      - The first signal that O(mode=kill) (and O(mode=cleanup) with O(force=true)) sends. V(KILL) skips the grace.
+    type: str
+    choices: [TERM, INT, HUP, QUIT, USR1, USR2, KILL]
+    default: TERM
+  grace:
+    description:
+      - Seconds between O(signal) and C(SIGKILL) for O(mode=kill) and O(force=true).
+    type: int
+    default: 5
+  states:
+    description:
+      - With O(mode=list) and O(mode=cleanup), only jobs in these states.
+      - For O(mode=cleanup), without O(states) every state matches, but the record of a V(running) job is only
+        removed with O(force=true), after the job was killed. Without O(force) it is kept and reported in RV(spared).
+    type: list
+    elements: str
+    choices: [running, succeeded, failed, timed_out, killed, lost, unreadable]
+  older_than:
+    description:
+      - With O(mode=list) and O(mode=cleanup), only records last written more than this long ago. That is since the
+        start for a running job and since the end for one that has ended, like C(find -mtime).
+      - A number of seconds, or a duration such as V(30m), V(12h), V(1d), V(1w) or V(1d12h).
+    type: raw
+  force:
+    description:
+      - With O(mode=cleanup), also remove the records of matching running jobs, after killing them as O(mode=kill)
+        does (O(signal), O(grace)).
+      - Without it a running job's record is never removed; it is reported in RV(spared).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action
@@ -58,10 +116,14 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: The module only reads, except O(mode=cleanup), which removes files in check mode too, as stock does.
+    details:
+      - O(mode=status) and O(mode=list) only read.
+      - In check mode, O(mode=kill) and O(mode=cleanup) report what they would kill and remove, and change nothing.
   diff_mode:
     support: none
 notes:
+  - O(jid) or O(jobs) is required for O(mode=status) and O(mode=kill). O(mode=cleanup) needs O(jid), O(jobs),
+    O(older_than) or O(states).
   - The state V(lost) means that the record says the job is running but its supervisor is gone (its pid is dead
     or belongs to another process, or the host rebooted). Stock Ansible would report such a job as running forever.
 seealso:
@@ -100,22 +162,64 @@ EXAMPLES = r"""
   longrun.jobs.async_status:
     jid: "{{ export_job.ansible_job_id }}"
     mode: cleanup
+
+- name: Start one job per database
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/app/reindex.sh {{ item }}
+  async: 900
+  poll: 0
+  loop: [orders, users, audit]
+  register: reindex
+
+- name: Wait for all of them in one call; fails if any of them failed
+  longrun.jobs.async_status:
+    jobs: "{{ reindex }}"
+    wait: 900
+  register: reindexed
+
+- name: Show the one-line summary
+  ansible.builtin.debug:
+    msg: "{{ reindexed.msg }}"
+
+- name: Wait until the first of them ends
+  longrun.jobs.async_status:
+    jobs: "{{ reindex.results }}"
+    wait: 900
+    return_when: any
+
+- name: Stop the others, with 10 s between SIGTERM and SIGKILL
+  longrun.jobs.async_status:
+    jobs: "{{ reindex }}"
+    mode: kill
+    grace: 10
+
+- name: List the jobs that failed more than an hour ago
+  longrun.jobs.async_status:
+    mode: list
+    states: [failed, timed_out, killed, lost]
+    older_than: 1h
+  register: failures
+
+- name: Remove the records of jobs that ended more than a day ago (running jobs are spared)
+  longrun.jobs.async_status:
+    mode: cleanup
+    older_than: 1d
 """
 
 RETURN = r"""
 ---
 ansible_job_id:
   description: The job id.
-  returned: always
+  returned: with O(jid)
   type: str
   sample: j123456789.4242
 started:
   description: Whether the job was started, as in M(ansible.builtin.async_status).
-  returned: always
+  returned: with O(jid) and O(mode=status) or O(mode=cleanup)
   type: bool
 finished:
-  description: Whether the job has ended, in any state.
-  returned: always
+  description: Whether the job has ended, in any state; with O(jobs), whether all of them have.
+  returned: with O(jid) or O(jobs), except for O(mode=cleanup) with O(jobs)
   type: bool
 results_file:
   description: Absolute path of the job's status record on the target.
@@ -128,15 +232,122 @@ erased:
   type: str
 stdout:
   description: The module's stdout when the job has finished, as in the stock module; empty before.
-  returned: always
+  returned: with O(jid) and O(mode=status) or O(mode=cleanup)
   type: str
 stderr:
   description: The module's stderr when the job has finished, as in the stock module; empty before.
-  returned: always
+  returned: with O(jid) and O(mode=status) or O(mode=cleanup)
   type: str
+jobs:
+  description:
+    - With O(jobs) (O(mode=status) or O(mode=kill)), one entry per job, in input order.
+    - With O(mode=list), one entry per record in the async directory that matches the filters, without RV(jobs[].result).
+  returned: with O(jobs), and with O(mode=list)
+  type: list
+  elements: dict
+  contains:
+    ansible_job_id:
+      description: The job id.
+      type: str
+      returned: always
+    state:
+      description: The job's state, as in RV(job.state).
+      type: str
+      returned: always
+    reason:
+      description: Why the job is not a success, as in RV(job.reason); V(null) for running and succeeded jobs.
+      type: str
+      returned: always
+    finished:
+      description: Whether the job has ended.
+      type: bool
+      returned: except with O(mode=list)
+    failed:
+      description: Whether the job ended in a failure state.
+      type: bool
+      returned: except with O(mode=list)
+    started_at:
+      description: When the job started, ISO 8601 in UTC.
+      type: str
+      returned: always
+    ended_at:
+      description: When the job ended, ISO 8601 in UTC; V(null) while it runs.
+      type: str
+      returned: always
+    duration:
+      description: Seconds from start to end, or to now while the job runs.
+      type: float
+      returned: always
+    age:
+      description: Seconds since the record was last written (the start of a running job, the end of one that has ended).
+      type: float
+      returned: with O(mode=list)
+    origin:
+      description: V(longrun) or V(stock).
+      type: str
+      returned: with O(mode=list)
+    timeout:
+      description: The job's async limit in seconds.
+      type: int
+      returned: except with O(mode=list)
+    rc:
+      description: The module's C(rc), or the exit code of the module process.
+      type: int
+      returned: except with O(mode=list)
+    msg:
+      description: For a job that is not a success, one sentence that says what happened.
+      type: str
+      returned: always
+    result:
+      description: The module result once the job has finished, else V(null).
+      type: dict
+      returned: except with O(mode=list)
+summary:
+  description: A count per state (every state, zeros included) plus C(total).
+  returned: with O(jobs), and with O(mode=list)
+  type: dict
+  sample: {"succeeded": 16, "failed": 3, "timed_out": 1, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
+           "running": 0, "total": 20}
+failed_jobs:
+  description: The C(ansible_job_id), C(state) and C(msg) of each job that ended in a failure state (with O(mode=kill),
+    of each job that could not be killed).
+  returned: with O(jobs) and O(mode=status) or O(mode=kill)
+  type: list
+  elements: dict
+ignored:
+  description:
+    - How many items of O(jobs) had no C(ansible_job_id) (skipped loop items, failed launches) and were ignored.
+    - Not named C(skipped), which would mark the whole task as skipped.
+  returned: with O(jobs)
+  type: int
+killed:
+  description: The jobs that O(mode=kill) (or O(force=true)) signalled; jobs that had already ended are not in it.
+  returned: with O(mode=kill), and O(mode=cleanup) with O(jobs) or filters
+  type: list
+  elements: str
+removed:
+  description: The jobs whose records O(mode=cleanup) removed (in check mode, would remove).
+  returned: O(mode=cleanup) with O(jobs) or filters
+  type: list
+  elements: str
+spared:
+  description: Running jobs that matched O(mode=cleanup) but whose records were kept, because O(force) was not set.
+  returned: O(mode=cleanup) with O(jobs) or filters
+  type: list
+  elements: str
+not_found:
+  description: Jobs named in O(jobs) that have no record.
+  returned: O(mode=cleanup) with O(jobs)
+  type: list
+  elements: str
+async_dir:
+  description: The async directory on the target, with C(~) expanded.
+  returned: with O(mode=list), and O(mode=cleanup) with O(jobs) or filters
+  type: str
+  sample: /home/deploy/.ansible_async
 job:
   description: The job's state and timing.
-  returned: always
+  returned: with O(jid)
   type: dict
   contains:
     state:
@@ -193,8 +404,11 @@ job:
       type: str
       returned: always
 msg:
-  description: For a job that ended in a failure state, one sentence that says what happened.
-  returned: on failure
+  description:
+    - With O(jid), for a job that ended in a failure state, one sentence that says what happened.
+    - "With O(jobs), a one-line summary such as C(5 jobs: 3 succeeded, 1 failed (j1.2: rc=3), 1 timed_out (j4.5 after 3 s))."
+    - With O(mode=list) and O(mode=cleanup), a one-line summary.
+  returned: on failure, and with O(jobs), O(mode=list) or O(mode=cleanup) with filters
   type: str
 """
 
@@ -207,9 +421,17 @@ from ansible_collections.longrun.jobs.plugins.module_utils._status_request impor
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=_specs.async_status_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=_specs.async_status_argument_spec(),
+        supports_check_mode=True,
+        **_specs.async_status_constraints(),
+    )
     # Run on its own (the action plugin normally serves requests), it finds the async dir as stock does.
-    params = dict(module.params, _async_dir=os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async")
+    params = dict(
+        module.params,
+        _async_dir=os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async",
+        _check_mode=module.check_mode,
+    )
     try:
         result = handle_request(params)
     except RequestError as exc:

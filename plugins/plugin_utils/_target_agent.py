@@ -26,7 +26,20 @@ from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 
 MODULE_UTILS_PACKAGE = "ansible_collections.longrun.jobs.plugins.module_utils"
-AGENT_MODULES = ("_record", "_store", "_proc", "_supervisor", "_status", "_status_request", "_agent")
+AGENT_MODULES = (
+    "_record",
+    "_store",
+    "_proc",
+    "_supervisor",
+    "_status",
+    "_specs",
+    "_selection",
+    "_kill",
+    "_housekeeping",
+    "_status_request",
+    "_window",
+    "_agent",
+)
 # Largest request sent on the command line: ssh hands the whole command to
 # the remote shell as one argument, which Linux caps at 128 KiB.
 MAX_ARGV_REQUEST = 64 * 1024
@@ -106,13 +119,25 @@ class TargetAgent:
     def request(self, operation: str, params: dict) -> dict:
         """Serve one request on the target and return its reply; raises AnsibleActionFail when it could not run."""
         request = json.dumps({"op": operation, "params": params})
-        if self.action._is_pipelining_enabled("new"):
+        if self._stdin_allowed():
             reply = self._run_pipelined(request)
         elif len(request) <= MAX_ARGV_REQUEST:
             reply = self._run_with_argv(request)
         else:
             reply = self._run_from_file(request)
         return reply
+
+    def _stdin_allowed(self) -> bool:
+        """Whether the request may go over stdin, in the one remote command.
+
+        Pipelining is off by default only because it conflicts with become methods
+        that need a tty (sudo with requiretty); without become, stdin is safe on
+        every connection that can pipeline.
+        """
+        if self.action._is_pipelining_enabled("new"):
+            return True
+        connection = self.action._connection
+        return bool(getattr(connection, "has_pipelining", False)) and not self.action._play_context.become
 
     def _command(self, boot: str, *args: str) -> str:
         environment = self.action._compute_environment_string()
@@ -131,12 +156,21 @@ class TargetAgent:
         return self._execute(self._command(_BOOT_ARGV, agent_program(), encoded))
 
     def _run_from_file(self, request: str) -> dict:
-        shell = self.action._connection._shell
-        tmpdir = shell.tmpdir or self.action._make_tmp_path()
+        """Large requests without pipelining: make a tmp dir, put the request there, run (and remove it)."""
+        action = self.action
+        shell = action._connection._shell
+        own_tmpdir = shell.tmpdir is None
+        tmpdir = shell.tmpdir or action._make_tmp_path()
         path = shell.join_path(tmpdir, "longrun_request")
-        self.action._transfer_data(path, agent_program() + "\n" + request)
-        self.action._fixup_perms2([tmpdir, path])
+        action._transfer_data(path, agent_program() + "\n" + request)
+        becoming = bool(getattr(action._play_context, "become", False))
+        if becoming:
+            action._fixup_perms2([tmpdir, path], execute=False)
         command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
+        if own_tmpdir and not becoming:
+            # The tmp dir goes in the same remote command: no extra round trip for its removal.
+            command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
+            shell.tmpdir = None
         return self._execute(command)
 
     def _execute(self, command: str, *, in_data: t.Optional[bytes] = None) -> dict:

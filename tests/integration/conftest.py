@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -319,6 +320,14 @@ def out_dir(tmp_path: Path) -> Path:
     path = tmp_path / "out"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def marker() -> t.Iterator[int]:
+    """A sleep duration no other process uses, to find the job's processes; cleaned up afterwards."""
+    seconds = random.randint(3000, 8999)
+    yield seconds
+    terminate_pids(pids_with_cmdline(f"sleep {seconds}"), grace=2)
 
 
 @pytest.fixture

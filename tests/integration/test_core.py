@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import os
 import pwd
-import random
 import stat
-import typing as t
 from pathlib import Path
 
 import pytest
-from helpers import pids_with_cmdline, terminate_pids
+from helpers import pids_with_cmdline
 from playbook_run import RunPlaybook
 
 # The stock poller needs about 16.7 s for this job; ours returns when it ends.
 LONG_POLL_BOUND = 9.0
-
-
-@pytest.fixture
-def marker() -> t.Iterator[int]:
-    """A sleep duration no other process uses, to find the job's processes; cleaned up afterwards."""
-    seconds = random.randint(3000, 8999)
-    yield seconds
-    terminate_pids(pids_with_cmdline(f"sleep {seconds}"), grace=2)
 
 
 def job_files(async_dir: Path) -> list[str]:

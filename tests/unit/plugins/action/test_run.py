@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
 from ansible_collections.longrun.jobs.plugins.action.run import ActionModule as RunAction
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import agent_program
 
 pytestmark = pytest.mark.usefixtures("collection_loader")
 
@@ -73,8 +74,12 @@ def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_v
     assert result["results_file"] == os.path.join(async_dir, result["ansible_job_id"])
     assert result["job"]["state"] == "running"
     assert result["job"]["timeout"] == 10
-    # Without pipelining the large launch request goes through a file in a tmp dir that is removed again.
-    assert any("longrun_request" in call["cmd"] for call in remote_commands.calls)
+    # Without pipelining, but on a connection that can pipeline and without become, the launch
+    # request goes over stdin: one remote command, no tmp dir.
+    [call] = remote_commands.calls
+    assert call["in_data"].startswith(agent_program().encode() + b"\n")
+    assert b'"op": "launch"' in call["in_data"]
+    assert "longrun_request" not in call["cmd"]
     assert os.listdir(remote_tmp) == []
     # Core's poller must not poll our job with stock async_status.
     assert action._task.poll == 0  # pylint: disable=protected-access
@@ -84,6 +89,45 @@ def test_poll_0_launches_and_returns_at_once(run_action, remote_commands, task_v
     assert ended["job"]["state"] == "succeeded"
     assert ended["stdout"] == "hello"
     assert ended["stdout_lines"] == ["hello"]
+
+
+def test_poll_0_launch_through_a_file_without_become_removes_it_in_the_same_command(
+    run_action, remote_commands, connection, task_vars, remote_tmp, janitor, wait_for_job
+):
+    connection.has_pipelining = False
+
+    result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
+    janitor.track_supervisor(result["job"]["pid"])
+
+    assert result.get("failed") is not True, result
+    # The request is too large for the command line: mkdir, then the agent reads the file and rm follows.
+    make_tmp, launch = remote_commands.calls
+    assert "mkdir" in make_tmp["cmd"]
+    assert launch["in_data"] is None
+    assert "/longrun_request" in launch["cmd"]
+    assert "; rc=$?; rm -rf " in launch["cmd"]
+    assert os.listdir(remote_tmp) == []
+    assert wait_for_job(result)["stdout"] == "hello"
+
+
+def test_poll_0_launch_through_a_file_with_become_removes_it_afterwards(
+    run_action, remote_commands, play_context, task_vars, remote_tmp, janitor, wait_for_job
+):
+    # Only the play context says become (no become plugin is loaded), so commands still run as this user.
+    play_context.become = True
+
+    result = run_action({"ansible.builtin.command": "echo hello"}).run(task_vars=task_vars)
+    janitor.track_supervisor(result["job"]["pid"])
+
+    assert result.get("failed") is not True, result
+    commands = [call["cmd"] for call in remote_commands.calls]
+    assert "mkdir" in commands[0]
+    [launch] = [command for command in commands if "/longrun_request" in command]
+    assert "rm -rf" not in launch
+    assert "rm -f -r" in commands[-1]
+    assert all(call.get("in_data") is None for call in remote_commands.calls)
+    assert os.listdir(remote_tmp) == []
+    assert wait_for_job(result)["stdout"] == "hello"
 
 
 @pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)

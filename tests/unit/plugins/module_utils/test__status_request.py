@@ -8,11 +8,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status_request, _store, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils import (
+    _kill,
+    _proc,
+    _record,
+    _specs,
+    _status_request,
+    _store,
+    _supervisor,
+)
 
 
 def params(async_dir: str, jid: str, *, mode: str = "status", wait: float = 0, remove_ended: bool = False) -> dict:
@@ -149,3 +158,267 @@ def test_status_then_cleanup_of_a_real_job(async_dir, janitor):
     cleanup = _status_request.handle_request(params(async_dir, "j7.7", mode="cleanup"))
     assert cleanup["removed"] == ["j7.7"]
     assert not Path(async_dir, "j7.7").exists()
+
+
+def request(**params) -> dict:
+    """Parameters as the module and the action pass them after argument spec validation."""
+    values = {
+        "jid": None,
+        "jobs": None,
+        "mode": "status",
+        "wait": 0,
+        "return_when": "all",
+        "signal": "TERM",
+        "grace": 5,
+        "states": None,
+        "older_than": None,
+        "force": False,
+    }
+    values.update(params)
+    return values
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"mode": "restart", "jid": "j1"}, "unknown mode 'restart': use one of status, cleanup, kill, list"),
+        ({"jid": "j1", "jobs": ["j2"]}, "give either jid or jobs, not both: jid names one job, jobs a list of them"),
+        ({"jid": "j1", "states": ["failed"]}, "states is only used with mode=list or mode=cleanup, not mode=status"),
+        (
+            {"jid": "j1", "mode": "kill", "older_than": "1d"},
+            "older_than is only used with mode=list or mode=cleanup, not mode=kill",
+        ),
+        ({"mode": "list", "force": True}, "force is only used with mode=cleanup, not mode=list"),
+        ({"jid": "j1/../x"}, "jid 'j1/../x' is not a job id"),
+        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not str"),
+        ({"jobs": ["j1", {"ansible_job_id": "../x"}]}, "jobs[1].ansible_job_id: jid '../x' is not a job id"),
+        ({"mode": "list", "older_than": "soon"}, "older_than 'soon' is not a duration"),
+        ({"mode": "cleanup", "older_than": -1}, "older_than must be 0 or more seconds, got -1"),
+        ({"mode": "list", "states": ["done"]}, "unknown state(s) done in states: use running, succeeded, failed"),
+        ({}, "mode=status needs jid or jobs: pass the registered result of the launch"),
+        ({"mode": "kill"}, "mode=kill needs jid or jobs"),
+        ({"mode": "cleanup"}, "mode=cleanup needs jid, jobs or a filter: for example older_than: 1d"),
+        ({"mode": "cleanup", "force": True}, "mode=cleanup needs jid, jobs or a filter"),
+        ({"jid": "j1", "wait": -1}, "wait must be 0 or more seconds, got -1: use wait: 0 to report at once"),
+        ({"jid": "j1", "wait": "10"}, "wait must be 0 or more seconds, got '10'"),
+        ({"jid": "j1", "wait": True}, "wait must be 0 or more seconds, got True"),
+        (
+            {"jid": "j1", "mode": "kill", "grace": -2},
+            "grace must be 0 or more seconds, got -2: use grace: 0 to send SIGKILL at once",
+        ),
+        ({"jid": "j1", "return_when": "first"}, "return_when must be all or any, got 'first'"),
+        (
+            {"jid": "j1", "mode": "kill", "signal": "STOP"},
+            "signal must be one of TERM, INT, HUP, QUIT, USR1, USR2, KILL, got 'STOP'",
+        ),
+    ],
+    ids=[
+        "mode",
+        "jid-and-jobs",
+        "states-with-status",
+        "older-than-with-kill",
+        "force-with-list",
+        "bad-jid",
+        "jobs-string",
+        "bad-item",
+        "older-than-text",
+        "older-than-negative",
+        "unknown-state",
+        "status-without-jobs",
+        "kill-without-jobs",
+        "cleanup-without-selection",
+        "force-alone",
+        "negative-wait",
+        "text-wait",
+        "bool-wait",
+        "negative-grace",
+        "return-when",
+        "signal",
+    ],
+)
+def test_parse_request_names_the_problem_and_the_fix(params, message):
+    with pytest.raises(_status_request.RequestError) as caught:
+        _status_request.parse_request(request(**params))
+    assert message in str(caught.value)
+
+
+def test_parse_request_of_the_stock_form():
+    parsed = _status_request.parse_request(request(jid="j1.2", wait=3))
+    assert (parsed.mode, parsed.jids, parsed.single, parsed.wait, parsed.skipped) == ("status", ["j1.2"], True, 3.0, 0)
+
+
+def test_parse_request_of_registered_results():
+    loop = {"results": [{"ansible_job_id": "j1"}, {"skipped": True}, {"ansible_job_id": "j2"}]}
+    parsed = _status_request.parse_request(request(jobs=[loop, "j3", "j1"], _skipped=2, return_when="any"))
+    assert parsed.jids == ["j1", "j2", "j3"]
+    assert parsed.single is False
+    assert parsed.skipped == 3
+    assert parsed.return_when == "any"
+
+
+def test_parse_request_of_a_filter_only_cleanup():
+    parsed = _status_request.parse_request(request(mode="cleanup", older_than="1d12h", states=["failed"], force=True))
+    assert parsed.jids is None
+    assert parsed.older_than == 129600
+    assert parsed.states == ["failed"]
+    assert parsed.force is True
+
+
+@pytest.mark.parametrize("grace, wait, expected", [(5, 0, 5 + _kill.KILL_SETTLE), (0, 0, _kill.KILL_SETTLE), (5, 2, 2)])
+def test_kill_waits_for_grace_and_settling_by_default(grace, wait, expected):
+    parsed = _status_request.parse_request(request(mode="kill", jid="j1", grace=grace, wait=wait))
+    assert parsed.wait == expected
+    assert parsed.signal == "TERM"
+
+
+def test_parse_request_fills_defaults_for_missing_options():
+    parsed = _status_request.parse_request({"jid": "j1"})
+    assert (parsed.mode, parsed.wait, parsed.grace, parsed.signal, parsed.return_when) == (
+        "status",
+        0.0,
+        _specs.DEFAULT_GRACE,
+        "TERM",
+        "all",
+    )
+
+
+def test_status_of_many_jobs_waits_for_all(async_dir, launcher):
+    launcher.launch("print('{\"n\": 1}')", jid="j1.1")
+    launcher.launch('import time; time.sleep(0.3); print(\'{"failed": true, "rc": 3}\')', jid="j1.2")
+    write_ended(async_dir, "j1.3")
+
+    jobs = ["j1.2", {"ansible_job_id": "j1.1"}, "j1.3", {"skipped": True}]
+
+    result = _status_request.handle_request(dict(params(async_dir, ""), jid=None, jobs=jobs, wait=20))
+
+    assert [entry["ansible_job_id"] for entry in result["jobs"]] == ["j1.2", "j1.1", "j1.3"]
+    assert [entry["job"]["state"] for entry in result["jobs"]] == ["failed", "succeeded", "succeeded"]
+    assert result["jobs"][0]["result"]["rc"] == 3
+    assert result["ignored"] == 1
+    assert result["removed"] == []
+
+
+def test_status_of_many_jobs_returns_at_the_first_end_with_any(async_dir, launcher):
+    launcher.launch("import time; time.sleep(60)", jid="j1.1")
+    launcher.launch("import time; time.sleep(0.3); print('{}')", jid="j1.2")
+
+    started = time.monotonic()
+    result = _status_request.handle_request(
+        dict(params(async_dir, ""), jid=None, jobs=["j1.1", "j1.2"], wait=20, return_when="any")
+    )
+
+    assert time.monotonic() - started < 5
+    assert [entry["finished"] for entry in result["jobs"]] == [False, True]
+
+
+def test_kill_request_kills_and_reports(async_dir, launcher):
+    launcher.launch("import time; time.sleep(60)", jid="j1.1")
+    write_ended(async_dir, "j1.2")
+    Path(async_dir, "j1.3").write_text(json.dumps({"started": 1, "finished": 0}))
+
+    result = _status_request.handle_request(
+        dict(params(async_dir, "", mode="kill"), jid=None, jobs=["j1.1", "j1.2", "j1.3"], grace=0)
+    )
+
+    assert result["changed"] is True
+    assert result["killed"] == ["j1.1"]
+    assert list(result["refused"]) == ["j1.3"]
+    assert [entry["job"]["state"] for entry in result["jobs"]] == ["killed", "succeeded", "running"]
+    assert result["jobs"][0]["result"]["msg"] == "job j1.1 was killed on request with SIGTERM"
+
+
+def test_kill_request_in_check_mode_changes_nothing_on_disk(async_dir, launcher):
+    launcher.launch("import time; time.sleep(60)", jid="j1.1")
+
+    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="kill"), _check_mode=True))
+
+    assert result["changed"] is True
+    assert result["killed"] == ["j1.1"]
+    assert result["jobs"][0]["job"]["state"] == "running"
+    assert _store.read_kill_request(async_dir, "j1.1") is None
+    assert _proc.pid_alive(launcher.meta("j1.1")["job_pid"])
+
+
+def test_list_request(async_dir):
+    write_ended(async_dir, "j1.1")
+    write_running(async_dir, "j1.2")
+
+    result = _status_request.handle_request(dict(params(async_dir, "", mode="list"), jid=None))
+
+    assert result["changed"] is False
+    assert result["async_dir"] == async_dir
+    assert [(entry["ansible_job_id"], entry["state"]) for entry in result["jobs"]] == [
+        ("j1.1", "succeeded"),
+        ("j1.2", "running"),
+    ]
+    assert set(result["jobs"][0]) == {
+        "ansible_job_id",
+        "state",
+        "reason",
+        "age",
+        "started_at",
+        "ended_at",
+        "duration",
+        "origin",
+        "msg",
+    }
+    assert "result" not in result["jobs"][0]
+
+
+def test_list_request_with_filters(async_dir):
+    write_ended(async_dir, "j1.1")
+    write_ended(async_dir, "j1.2")
+    os.utime(os.path.join(async_dir, "j1.1"), (time.time() - 7200, time.time() - 7200))
+
+    result = _status_request.handle_request(
+        dict(params(async_dir, "", mode="list"), jid=None, older_than="1h", states=["succeeded"])
+    )
+
+    assert [entry["ansible_job_id"] for entry in result["jobs"]] == ["j1.1"]
+    assert result["jobs"][0]["age"] == pytest.approx(7200, abs=5)
+
+
+def test_cleanup_request_by_filter(async_dir):
+    write_ended(async_dir, "j1.1")
+    write_running(async_dir, "j1.2")
+
+    result = _status_request.handle_request(dict(params(async_dir, "", mode="cleanup"), jid=None, older_than=0))
+
+    assert result == {
+        "changed": True,
+        "removed": ["j1.1"],
+        "spared": ["j1.2"],
+        "killed": [],
+        "not_found": [],
+        "async_dir": async_dir,
+        "ignored": 0,
+    }
+    assert os.listdir(async_dir) == ["j1.2"]
+
+
+def test_cleanup_of_one_job_with_force_kills_it_first(async_dir, launcher):
+    launcher.launch("import time; time.sleep(60)", jid="j1.1")
+    job_pid = launcher.meta("j1.1")["job_pid"]
+
+    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), force=True, grace=0))
+
+    assert result["killed"] == ["j1.1"]
+    assert result["removed"] == ["j1.1"]
+    assert os.listdir(async_dir) == []
+    assert not _proc.pid_alive(job_pid)
+
+
+def test_stock_cleanup_in_check_mode_removes_nothing(async_dir):
+    write_ended(async_dir)
+    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), _check_mode=True))
+    assert result["changed"] is True
+    assert result["removed"] == ["j1.1"]
+    assert os.path.exists(os.path.join(async_dir, "j1.1"))
+
+
+def test_a_relative_async_dir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("async")
+    write_ended(str(tmp_path / "async"))
+    result = _status_request.handle_request(params("async", "j1.1"))
+    assert result["jobs"][0]["results_file"] == str(tmp_path / "async" / "j1.1")

@@ -235,3 +235,88 @@ def test_record_signature_changes_when_the_record_is_replaced(async_dir):
     first = _store.record_signature(async_dir, "j1.1")
     _store.write_record(async_dir, ended(x=1))
     assert _store.record_signature(async_dir, "j1.1") not in (None, first)
+
+
+@pytest.mark.parametrize("signal_name, grace", [("TERM", 5), ("KILL", 0), ("INT", 120)])
+def test_kill_request_round_trip_is_private(async_dir, signal_name, grace):
+    _store.write_kill_request(async_dir, "j1.1", signal_name=signal_name, grace=grace)
+    path = _store.side_path(async_dir, "j1.1", ".kill")
+    assert mode_of(path) == 0o600
+    assert json.loads(Path(path).read_text()) == {"signal": signal_name, "grace": grace}
+    assert _store.read_kill_request(async_dir, "j1.1") == (signal_name, grace)
+    assert os.listdir(async_dir) == [".j1.1.kill"]
+
+
+def test_kill_request_replaces_an_earlier_one(async_dir):
+    _store.write_kill_request(async_dir, "j1.1", signal_name="TERM", grace=5)
+    _store.write_kill_request(async_dir, "j1.1", signal_name="HUP", grace=1)
+    assert _store.read_kill_request(async_dir, "j1.1") == ("HUP", 1)
+    assert os.listdir(async_dir) == [".j1.1.kill"]
+
+
+@pytest.mark.parametrize(
+    "write, problem",
+    [
+        (
+            lambda path: _store.write_kill_request(path, "j1.1", signal_name="TERM", grace=5),
+            "cannot write the kill request",
+        ),
+        (lambda path: _store.write_record(path, ended()), "cannot write the status file"),
+    ],
+    ids=["kill-request", "record"],
+)
+def test_writes_into_a_missing_dir_raise_store_error(tmp_path, write, problem):
+    with pytest.raises(_store.StoreError, match=problem):
+        write(str(tmp_path / "gone"))
+
+
+def test_kill_request_refuses_traversal(async_dir):
+    with pytest.raises(_record.InvalidJid):
+        _store.write_kill_request(async_dir, "../j1.1", signal_name="TERM", grace=5)
+    assert os.listdir(async_dir) == []
+
+
+def test_read_kill_request_of_no_request_is_none(async_dir):
+    assert _store.read_kill_request(async_dir, "j1.1") is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"TERM 5",
+        b"\xff\xfe",
+        b'["TERM", 5]',
+        b'{"signal": "TERM"}',
+        b'{"grace": 5}',
+        b'{"signal": 15, "grace": 5}',
+        b'{"signal": "TERM", "grace": "5"}',
+        b'{"signal": "TERM", "grace": true}',
+        b'{"signal": "TERM", "grace": -1}',
+        b'{"signal": "TERM", "grace": 1.5}',
+    ],
+)
+def test_read_kill_request_of_a_malformed_request_is_none(async_dir, content):
+    Path(_store.side_path(async_dir, "j1.1", ".kill")).write_bytes(content)
+    assert _store.read_kill_request(async_dir, "j1.1") is None
+
+
+def test_record_mtime_is_when_the_record_was_last_written(async_dir):
+    assert _store.record_mtime(async_dir, "j1.1") is None
+    path = _store.write_record(async_dir, ended())
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert _store.record_mtime(async_dir, "j1.1") == 1_000_000_000
+    _store.write_record(async_dir, ended(x=2))
+    assert _store.record_mtime(async_dir, "j1.1") == os.stat(path).st_mtime > 1_000_000_000
+
+
+def test_record_mtime_refuses_traversal(async_dir):
+    with pytest.raises(_record.InvalidJid):
+        _store.record_mtime(async_dir, "../x")
+
+
+def test_remove_job_files_removes_a_kill_request(async_dir):
+    _store.write_record(async_dir, ended())
+    _store.write_kill_request(async_dir, "j1.1", signal_name="TERM", grace=5)
+    assert _store.remove_job_files(async_dir, "j1.1") is True
+    assert os.listdir(async_dir) == []

@@ -10,13 +10,11 @@ import json
 import os
 import signal
 import stat
-import sys
-import textwrap
 import time
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store, _supervisor
 
 JID = "j1.1"
 WAIT = 20
@@ -25,36 +23,6 @@ WAIT = 20
 def read_raw(async_dir: str, jid: str = JID) -> dict:
     with open(os.path.join(async_dir, jid), encoding="utf-8") as handle:
         return json.load(handle)
-
-
-class Launcher:
-    def __init__(self, async_dir: str, janitor) -> None:
-        self.async_dir = async_dir
-        self.janitor = janitor
-
-    def launch(self, source: str, *, jid: str = JID, timeout: int = 30, grace: int = 1) -> dict:
-        spec = _supervisor.LaunchSpec(
-            jid=jid,
-            async_dir=self.async_dir,
-            timeout=timeout,
-            grace=grace,
-            interpreter=sys.executable,
-            payload=textwrap.dedent(source).encode("utf-8"),
-        )
-        job = _supervisor.launch(spec)
-        meta = read_raw(self.async_dir, jid)[_record.META_KEY]
-        self.janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
-        self.janitor.track_group(meta["job_pid"])
-        return job
-
-    def wait(self, jid: str = JID, timeout: float = WAIT) -> _record.JobRecord:
-        (record,) = _status.wait_for_jobs(self.async_dir, [jid], timeout=timeout)
-        return record
-
-
-@pytest.fixture
-def launcher(async_dir, janitor) -> Launcher:
-    return Launcher(async_dir, janitor)
 
 
 @pytest.mark.parametrize(
@@ -279,3 +247,84 @@ def test_several_jobs_in_one_dir(launcher, async_dir):
     first, second = _status.wait_for_jobs(async_dir, ["j1.1", "j1.2"], timeout=WAIT)
     assert (first.state, first.result) == (_record.SUCCEEDED, {"n": 1})
     assert (second.state, second.result) == (_record.SUCCEEDED, {"n": 2})
+
+
+def test_the_record_carries_the_start_time_of_the_job_process(launcher, async_dir):
+    launcher.launch("import time; time.sleep(30)")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    assert meta["job_start_time"] == _proc.process_start_time(meta["job_pid"])
+    assert meta["job_start_time"] is not None
+    assert _store.read_record(async_dir, JID).job_start_time == meta["job_start_time"]
+
+
+def stubborn(ready_file) -> str:
+    """A job that ignores every signal a kill may start with (so only SIGKILL ends it), then says it is ready."""
+    return (
+        "import signal, time\n"
+        "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): signal.signal(s, signal.SIG_IGN)\n"
+        f"open({str(ready_file)!r}, 'w').close()\n"
+        "time.sleep(60)\n"
+    )
+
+
+def obedient(ready_file) -> str:
+    return f"import time\nopen({str(ready_file)!r}, 'w').close()\ntime.sleep(60)\n"
+
+
+@pytest.mark.parametrize(
+    "source, signal_name, grace, expected_msg",
+    [
+        (stubborn, "INT", 1, "was killed on request with SIGINT, then SIGKILL after 1 s grace"),
+        (stubborn, "HUP", 0, "was killed on request with SIGHUP, then SIGKILL after 0 s grace"),
+        (obedient, "HUP", 3, "was killed on request with SIGHUP"),
+        (stubborn, "KILL", 3, "was killed on request with SIGKILL"),
+    ],
+    ids=["int-escalates", "hup-no-grace", "hup-enough", "kill-at-once"],
+)
+def test_kill_request_uses_the_requested_signal_and_grace(
+    launcher, async_dir, tmp_path, wait_until, source, signal_name, grace, expected_msg
+):
+    ready = tmp_path / "ready"
+    launcher.launch(source(ready), grace=10)
+    wait_until(ready.exists, what="the job to set up its signal handling")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    _store.write_kill_request(async_dir, JID, signal_name=signal_name, grace=grace)
+    started = time.monotonic()
+    os.kill(meta["pid"], signal.SIGUSR1)
+    record = launcher.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    assert record.state == _record.KILLED
+    assert record.reason == _record.REASON_KILL_REQUESTED
+    assert record.signal == f"SIG{signal_name}"
+    assert record.msg == f"job {JID} {expected_msg}"
+    assert record.result == {"failed": True, "msg": record.msg, "changed": True}
+    # The job's own grace (10 s) was not used.
+    assert elapsed < grace + 4
+    if "then SIGKILL" in expected_msg:
+        assert elapsed >= grace
+    assert not _proc.pid_alive(meta["job_pid"])
+    # The request is a side file and goes with the others.
+    assert os.listdir(async_dir) == [JID]
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [None, "not json", '{"signal": "INT"}', '{"signal": "INT", "grace": -1}', '{"signal": "BOGUS", "grace": 7}'],
+    ids=["no-request", "garbage", "no-grace", "negative-grace", "unknown-signal"],
+)
+def test_kill_without_a_usable_request_uses_sigterm_and_the_job_grace(
+    launcher, async_dir, tmp_path, wait_until, request_text
+):
+    ready = tmp_path / "ready"
+    launcher.launch(stubborn(ready), grace=0)
+    wait_until(ready.exists, what="the job to set up its signal handling")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    if request_text is not None:
+        with open(_store.side_path(async_dir, JID, ".kill"), "w", encoding="utf-8") as handle:
+            handle.write(request_text)
+    os.kill(meta["pid"], signal.SIGUSR1)
+    record = launcher.wait(timeout=10)
+    assert record.state == _record.KILLED
+    assert record.signal == "SIGTERM"
+    assert record.msg == f"job {JID} was killed on request with SIGTERM, then SIGKILL after 0 s grace"
+    assert os.listdir(async_dir) == [JID]

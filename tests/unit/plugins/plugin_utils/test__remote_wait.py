@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 import typing as t
 
 import pytest
@@ -128,3 +129,123 @@ def test_wait_gives_up_on_lost_connections_at_the_deadline(no_reconnect_pause):
 
     with pytest.raises(AnsibleConnectionFailure):
         RemoteWaiter(agent, {}, "/async").wait(JID, seconds=0, window=5)
+
+
+def _batch(*states: str, durations: t.Sequence[t.Optional[float]] = ()) -> dict:
+    jobs = []
+    for index, state in enumerate(states):
+        job: dict = {"state": state}
+        if index < len(durations):
+            job["duration"] = durations[index]
+        jobs.append({"ansible_job_id": f"j{index}", "finished": state != "running", "job": job})
+    return {"jobs": jobs}
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    lines: t.List[str] = []
+    monkeypatch.setattr(_remote_wait.display, "display", lambda msg, *args, **kwargs: lines.append(msg))
+    return lines
+
+
+@pytest.fixture
+def warned(monkeypatch):
+    lines: t.List[str] = []
+    monkeypatch.setattr(_remote_wait.display, "warning", lambda msg, *args, **kwargs: lines.append(msg))
+    return lines
+
+
+def test_wait_for_jobs_with_all_waits_until_every_job_ended(shown):
+    agent = ScriptedAgent([_batch("succeeded", "running"), _batch("succeeded", "failed")])
+    params = {"jobs": ["j0", "j1"], "_skipped": 2, "return_when": "all"}
+
+    reply = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async").wait_for_jobs(params, seconds=100, window=9)
+
+    assert [entry["job"]["state"] for entry in reply["jobs"]] == ["succeeded", "failed"]
+    assert [op for op, _params in agent.requests] == ["status", "status"]
+    for _op, sent in agent.requests:
+        assert sent["mode"] == "status"
+        assert sent["wait"] == 9
+        assert sent["jobs"] == ["j0", "j1"]
+        assert sent["_skipped"] == 2
+        assert sent["return_when"] == "all"
+    assert params == {"jobs": ["j0", "j1"], "_skipped": 2, "return_when": "all"}
+    assert len(shown) == 1
+
+
+def test_wait_for_jobs_with_any_returns_at_the_first_end(shown):
+    agent = ScriptedAgent([_batch("running", "running"), _batch("running", "succeeded"), _batch("failed", "succeeded")])
+
+    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"], "return_when": "any"}, seconds=100)
+
+    assert [entry["finished"] for entry in reply["jobs"]] == [False, True]
+    assert len(agent.requests) == 2
+    assert agent.requests[0][1]["wait"] == MAX_WINDOW
+
+
+class LongPollingAgent(ScriptedAgent):
+    """Like the target: a request for a running job takes its whole wait."""
+
+    def request(self, operation: str, params: dict) -> dict:
+        reply = super().request(operation, params)
+        time.sleep(params["wait"])
+        return reply
+
+
+def test_wait_for_jobs_shortens_the_last_window_to_the_deadline(shown):
+    agent = LongPollingAgent([_batch("running")] * 10)
+
+    started = time.monotonic()
+    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jid": "j0"}, seconds=0.5, window=0.2)
+
+    assert time.monotonic() - started == pytest.approx(0.5, abs=0.1)
+    assert reply["jobs"][0]["finished"] is False
+    waits = [params["wait"] for _op, params in agent.requests]
+    assert waits[:2] == [0.2, 0.2]
+    assert len(waits) == 3
+    assert 0 < waits[2] < 0.2
+
+
+def test_wait_for_jobs_shows_progress_between_windows(shown):
+    agent = ScriptedAgent([_batch("running", "succeeded", "running", durations=[12.4, 3, 40.2]), _batch("succeeded")])
+
+    RemoteWaiter(agent, {"inventory_hostname": "db1"}, "/async").wait_for_jobs({"jobs": ["j0"]}, seconds=100)
+
+    (line,) = shown
+    assert line.startswith("[db1] longrun: 1/3 jobs finished, 2 running, longest running 40 s (waited ")
+
+
+def test_wait_for_jobs_retries_a_lost_connection_with_a_warning(no_reconnect_pause, warned, shown):
+    agent = ScriptedAgent([AnsibleConnectionFailure("ssh died"), _batch("succeeded", "succeeded")])
+
+    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"]}, seconds=100)
+
+    assert len(reply["jobs"]) == 2
+    assert agent.action._connection.closed == 1
+    assert warned == ["longrun: lost the connection while waiting for jobs, retrying: ssh died"]
+
+
+def test_wait_for_jobs_does_not_retry_a_refused_request():
+    agent = ScriptedAgent([{"failed": True, "msg": "jobs[0]: jid '../x' is not a job id"}, _batch("succeeded")])
+
+    with pytest.raises(AnsibleActionFail, match="is not a job id"):
+        RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["../x"]}, seconds=100)
+    assert len(agent.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "entries, line",
+    [
+        (_batch("running", durations=[61.6])["jobs"], "job j0 is running, running for 62 s"),
+        (_batch("running")["jobs"], "job j0 is running"),
+        (_batch("succeeded", durations=[5])["jobs"], "job j0 is succeeded"),
+        (
+            _batch("running", "failed", "running", durations=[1, 99, 7.2])["jobs"],
+            "1/3 jobs finished, 2 running, longest running 7 s",
+        ),
+        (_batch("running", "running")["jobs"], "0/2 jobs finished, 2 running, longest running unknown"),
+    ],
+    ids=["one-running", "one-no-duration", "one-ended", "many", "many-no-duration"],
+)
+def test_progress_line(entries, line):
+    assert _remote_wait.progress_line(entries) == line

@@ -5,17 +5,29 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import os
+import shlex
 import subprocess
 import sys
 import typing as t
 import zlib
+from pathlib import Path
 
 import pytest
 
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import _parse_reply, agent_program
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import (
+    AGENT_MODULES,
+    TargetAgent,
+    _parse_reply,
+    agent_program,
+)
 
 PROTOCOL = {"_longrun_protocol": 1}
 
@@ -186,3 +198,258 @@ def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
 )
 def test_parse_reply(stdout, expected):
     assert _parse_reply(stdout) == expected
+
+
+def _imported_module_utils(name: str) -> t.Set[str]:
+    """Our module_utils that module_utils/<name>.py imports, found in its syntax tree."""
+    package = _target_agent.MODULE_UTILS_PACKAGE
+    path = Path(_target_agent.__file__).resolve().parent.parent / "module_utils" / f"{name}.py"
+    found: t.Set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == package:
+                found.update(alias.name for alias in node.names)
+            elif node.module.startswith(package + "."):
+                found.add(node.module[len(package) + 1:].split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(
+                alias.name[len(package) + 1:].split(".")[0]
+                for alias in node.names
+                if alias.name.startswith(package + ".")
+            )
+    return found
+
+
+def _imported_top_level(name: str) -> t.Set[str]:
+    path = Path(_target_agent.__file__).resolve().parent.parent / "module_utils" / f"{name}.py"
+    found: t.Set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+def test_the_import_parser_sees_the_imports_of_the_agent():
+    assert {"_status_request", "_supervisor", "_window", "_record", "_store"} <= _imported_module_utils("_agent")
+    assert {"_kill", "_housekeeping", "_selection"} <= _imported_module_utils("_status_request")
+
+
+def test_every_module_util_a_bundled_module_imports_is_bundled():
+    missing = {
+        name: sorted(_imported_module_utils(name) - set(AGENT_MODULES))
+        for name in AGENT_MODULES
+        if _imported_module_utils(name) - set(AGENT_MODULES)
+    }
+    assert missing == {}, "add these to AGENT_MODULES in plugin_utils/_target_agent.py"
+
+
+def test_bundled_modules_import_only_the_standard_library_and_each_other():
+    others = {
+        name: sorted(_imported_top_level(name) - set(sys.stdlib_module_names) - {"__future__", "ansible_collections"})
+        for name in AGENT_MODULES
+    }
+    assert {name: imports for name, imports in others.items() if imports} == {}
+
+
+def test_the_agent_runs_without_site_packages(tmp_path):
+    """-S: neither ansible nor the installed collection is importable, only the bundle."""
+    request = {"op": "status", "params": {"mode": "list", "_async_dir": str(tmp_path)}}
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _target_agent._BOOT_STDIN],
+        input=agent_program() + "\n" + json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert _reply(completed.stdout) == {"changed": False, "jobs": [], "async_dir": str(tmp_path)}
+
+
+def test_kill_list_and_cleanup_through_the_agent(run_agent, tmp_path, janitor):
+    async_dir = str(tmp_path / "async")
+    launched = _run_pipelined({"op": "launch", "params": _launch_params(async_dir, "import time; time.sleep(60)")})
+    janitor.track_supervisor(launched["job"]["pid"])
+    jid = launched["ansible_job_id"]
+
+    listed = run_agent({"op": "status", "params": {"mode": "list", "_async_dir": async_dir}})
+    assert [(entry["ansible_job_id"], entry["state"]) for entry in listed["jobs"]] == [(jid, "running")]
+
+    killed = run_agent({"op": "status", "params": {"mode": "kill", "jobs": [jid], "grace": 0, "_async_dir": async_dir}})
+    assert killed["killed"] == [jid]
+    assert killed["jobs"][0]["job"]["state"] == "killed"
+    janitor.wait_until_gone(launched["job"]["pid"])
+
+    cleaned = run_agent({"op": "status", "params": {"mode": "cleanup", "older_than": "0s", "_async_dir": async_dir}})
+    assert cleaned["removed"] == [jid]
+    assert list(Path(async_dir).iterdir()) == []
+
+
+def test_a_window_through_the_agent(tmp_path, janitor):
+    async_dir = str(tmp_path / "async")
+    window = {
+        "_async_dir": async_dir,
+        "queue": [{"key": 0, "launch": _launch_params(async_dir, "print('{\"w\": 1}')")}],
+        "wait": 10,
+    }
+
+    reply = _run_pipelined({"op": "window", "params": window})
+
+    [launched] = reply["launched"]
+    janitor.track_supervisor(launched["reply"]["job"]["pid"])
+    [ended] = reply["ended"]
+    assert ended["ansible_job_id"] == launched["reply"]["ansible_job_id"]
+    assert ended["result"] == {"w": 1}
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (
+            {"op": "status", "params": {"mode": "cleanup", "_async_dir": "/x"}},
+            "mode=cleanup needs jid, jobs or a filter",
+        ),
+        ({"op": "status", "params": {"jobs": "j1", "_async_dir": "/x"}}, "jobs must be a list"),
+        ({"op": "window", "params": {"_async_dir": "/x", "queue": [{"key": 1}]}}, "each queued job needs a key"),
+        ({"op": "window", "params": {"_async_dir": "/x", "running": ["../x"]}}, "is not a job id"),
+        ({"op": "window", "params": {"_async_dir": ""}}, "the async dir is empty"),
+    ],
+    ids=["cleanup-without-selection", "jobs-string", "window-queue", "window-running", "window-async-dir"],
+)
+def test_refused_requests_come_back_as_one_clear_message(request_, message):
+    reply = _run_with_argv(request_)
+
+    assert reply["failed"] is True
+    assert message in reply["msg"]
+    assert "internal error" not in reply["msg"]
+
+
+def _launch_params(async_dir: str, source: str) -> dict:
+    return {
+        "jid": "j88",
+        "async_dir": async_dir,
+        "timeout": 30,
+        "grace": 0,
+        "interpreter": sys.executable,
+        "payload": base64.b64encode(source.encode("utf-8")).decode("ascii"),
+        "style": "new",
+    }
+
+
+# Routing of requests by a real action plugin with a real local connection.
+
+@pytest.fixture
+def agent(make_action, task_vars):
+    action = make_action(AsyncStatusAction, "longrun.jobs.async_status", {})
+    return TargetAgent(action, task_vars)
+
+
+def _list_request(async_dir: str, *, padding: int = 0) -> dict:
+    params: dict = {"mode": "list", "_async_dir": async_dir}
+    if padding:
+        # Ignored by the target; makes the request too large for the command line.
+        params["padding"] = "x" * padding
+    return params
+
+
+def test_without_pipelining_a_connection_that_can_pipeline_uses_stdin(agent, remote_commands, async_dir):
+    assert agent.request("status", _list_request(async_dir)) == {"changed": False, "jobs": [], "async_dir": async_dir}
+
+    [call] = remote_commands.calls
+    assert call["in_data"].decode().startswith(agent_program() + "\n")
+    assert call["cmd"].endswith(shlex.quote(_target_agent._BOOT_STDIN))
+
+
+@pytest.mark.parametrize("pipelining", [True], ids=["pipelined"], indirect=True)
+def test_enabled_pipelining_uses_stdin_even_with_become(agent, remote_commands, play_context, async_dir, pipelining):
+    play_context.become = True
+
+    agent.request("status", _list_request(async_dir))
+
+    [call] = remote_commands.calls
+    assert call["in_data"] is not None
+
+
+@pytest.fixture(params=["become", "no-pipelining-connection"])
+def stdin_refused(request, play_context, connection) -> str:
+    """Ways a request may not go over stdin when pipelining is off."""
+    if request.param == "become":
+        play_context.become = True
+    else:
+        connection.has_pipelining = False
+    return request.param
+
+
+def test_small_requests_go_on_the_command_line_when_stdin_is_refused(agent, remote_commands, async_dir, stdin_refused):
+    reply = agent.request("status", _list_request(async_dir))
+
+    assert reply["jobs"] == []
+    [call] = remote_commands.calls
+    assert call["in_data"] is None
+    assert _target_agent._BOOT_ARGV in shlex.split(call["cmd"])
+
+
+def test_large_requests_go_through_a_file_whose_dir_goes_in_the_same_command(
+    agent, remote_commands, connection, remote_tmp, async_dir
+):
+    connection.has_pipelining = False
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply == {"changed": False, "jobs": [], "async_dir": async_dir}
+    make_tmp, run = remote_commands.calls
+    assert "mkdir" in make_tmp["cmd"]
+    assert run["in_data"] is None
+    assert "/longrun_request" in run["cmd"]
+    assert "; rc=$?; rm -rf " in run["cmd"]
+    assert run["cmd"].endswith("; exit $rc")
+    assert connection._shell.tmpdir is None
+    assert os.listdir(remote_tmp) == []
+
+
+def test_large_requests_with_become_leave_the_tmp_dir_to_the_action(
+    agent, remote_commands, connection, play_context, remote_tmp, async_dir
+):
+    play_context.become = True
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply["jobs"] == []
+    _make_tmp, run = remote_commands.calls
+    assert "rm -rf" not in run["cmd"]
+    tmpdir = connection._shell.tmpdir
+    assert os.listdir(tmpdir) == ["longrun_request"]
+    agent.action.cleanup()
+    assert os.listdir(remote_tmp) == []
+
+
+def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_commands, connection, remote_tmp, async_dir):
+    connection.has_pipelining = False
+    tmpdir = agent.action._make_tmp_path()
+    remote_commands.calls.clear()
+
+    agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    [run] = remote_commands.calls
+    assert shlex.quote(os.path.join(tmpdir, "longrun_request")) in run["cmd"]
+    assert "rm -rf" not in run["cmd"]
+    assert connection._shell.tmpdir == tmpdir
+    assert os.path.isdir(tmpdir)
+    agent.action.cleanup()
+    assert os.listdir(remote_tmp) == []
+
+
+def test_a_missing_interpreter_fails_with_advice(make_action, task_vars, async_dir):
+    action = make_action(AsyncStatusAction, "longrun.jobs.async_status", {})
+    agent = TargetAgent(action, task_vars, interpreter="/nonexistent/python3")
+
+    with pytest.raises(AnsibleActionFail) as caught:
+        agent.request("status", _list_request(async_dir))
+
+    message = caught.value.message
+    assert message.startswith(
+        "the longrun agent did not answer on the target (rc=127) using the interpreter '/nonexistent/python3'"
+    )
+    assert message.endswith("check ansible_python_interpreter (Python 3.8 or later is needed)")

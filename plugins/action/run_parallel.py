@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of longrun.jobs.run_parallel: many jobs per host in a rolling window."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+
+from ansible import constants as C
+from ansible.errors import AnsibleAction, AnsibleActionFail, AnsibleConnectionFailure
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_version
+from ansible.utils.display import Display
+
+from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import flat_entry, summarize
+from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
+from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
+from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
+
+display = Display()
+
+_CORE_VERSION = tuple(int(part) for part in ansible_version.split(".")[:2])
+NOT_STARTED = "not_started"
+# Keys of a job entry that belong to run_parallel, not to the wrapped module.
+_ENTRY_KEYS = ("name", "async")
+_NAME_LENGTH = 60
+# Payload bytes sent per window; further jobs follow in later windows.
+MAX_QUEUE_BYTES = 8 * 1024 * 1024
+RECONNECT_PAUSE = 1.0
+
+
+@dataclasses.dataclass
+class PlannedJob:
+    index: int
+    name: str
+    prepared: PreparedLaunch
+    timeout: int
+    grace: int
+    entry: t.Optional[dict] = None
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=run_parallel_argument_spec())
+            self._check_numbers(args)
+            async_dir = async_dir_option(self)
+            jobs = [self._plan(index, entry, args, async_dir, task_vars) for index, entry in enumerate(args["jobs"])]
+            result.update(self._run_all(jobs, args, async_dir, task_vars))
+        except AnsibleAction as exc:
+            result.update(exc.result)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    @staticmethod
+    def _check_numbers(args: dict) -> None:
+        for name, low, fix in (
+            ("limit", 0, "use 0 for no limit"),
+            ("timeout", 1, "it is the per-job async limit in seconds"),
+            ("wait", 0, "use 0 for no overall limit"),
+            ("grace", 0, "use 0 to send SIGKILL at once"),
+        ):
+            if args[name] < low:
+                raise AnsibleActionFail(f"{name} must be {low} or more, got {args[name]}: {fix}")
+
+    def _plan(self, index: int, entry: t.Any, args: dict, async_dir: str, task_vars: dict) -> PlannedJob:
+        label = f"job {index + 1}"
+        if not isinstance(entry, dict):
+            raise AnsibleActionFail(
+                f"{label} must be a dictionary such as {{name: build, ansible.builtin.command: make}}, "
+                f"not {type(entry).__name__}"
+            )
+        name = entry.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise AnsibleActionFail(f"{label}: name must be a non-empty string")
+            label = f"{label} ({name})"
+        timeout = entry.get("async", args["timeout"])
+        if isinstance(timeout, str) and timeout.isdigit():
+            timeout = int(timeout)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+            raise AnsibleActionFail(f"{label}: async must be 1 or more seconds, got {timeout!r}")
+        module_part = {key: value for key, value in entry.items() if key not in _ENTRY_KEYS}
+        try:
+            request = parse_run_request(
+                module_part,
+                module_loader=self._shared_loader_obj.module_loader,
+                action_loader=self._shared_loader_obj.action_loader,
+                collection_list=self._task.collections,
+            )
+        except AnsibleActionFail as exc:
+            message = str(exc.message).replace("longrun.jobs.run takes", "each job takes a name, async,")
+            raise AnsibleActionFail(f"{label}: {message}") from None
+        validation = ArgumentSpecValidator(run_options_spec()).validate(dict({"grace": args["grace"]}, **request.options))
+        if validation.error_messages:
+            raise AnsibleActionFail(f"{label}: {'; '.join(validation.error_messages)}")
+        grace = validation.validated_parameters["grace"]
+        if grace < 0:
+            raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
+        prepared = prepare_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        return PlannedJob(index=index, name=name or _default_name(module_part), prepared=prepared,
+                          timeout=timeout, grace=grace)
+
+    def _run_all(self, jobs: t.List[PlannedJob], args: dict, async_dir: str, task_vars: dict) -> dict:
+        interpreter = next((job.prepared.interpreter for job in jobs if job.prepared.interpreter), None)
+        agent = TargetAgent(self, task_vars, interpreter=interpreter)
+        waiter = RemoteWaiter(agent, task_vars, async_dir)
+        overall = float(args["wait"]) if args["wait"] else None
+        started = time.monotonic()
+        pending = list(jobs)
+        running: t.Dict[str, PlannedJob] = {}
+        stop_reason: t.Optional[str] = None
+        while pending or running:
+            remaining = None if overall is None else overall - (time.monotonic() - started)
+            if remaining is not None and remaining <= 0:
+                stop_reason = f"the overall limit of {args['wait']} s (parallel_wait, or wait) passed"
+                break
+            queue = _next_queue(pending)
+            params = {
+                "_async_dir": async_dir,
+                "running": list(running),
+                "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
+                "limit": args["limit"],
+                "wait": MAX_WINDOW if remaining is None else min(MAX_WINDOW, remaining),
+                "stop_on_failure": args["fail_fast"],
+                "more_queued": len(queue) < len(pending),
+            }
+            reply = self._window(agent, params, queue, running)
+            by_index = {job.index: job for job in queue}
+            for item in reply.get("launched", []):
+                job = by_index[item["key"]]
+                pending.remove(job)
+                launched = item["reply"]
+                if launched.get("failed") or "ansible_job_id" not in launched:
+                    job.entry = _launch_failure(job, launched)
+                    if args["fail_fast"] and stop_reason is None:
+                        stop_reason = f"{job.name} could not be launched and fail_fast is set"
+                else:
+                    running[launched["ansible_job_id"]] = job
+            for entry in reply.get("ended", []):
+                job = running.pop(entry["ansible_job_id"])
+                job.entry = flat_entry(entry)
+                if job.entry["failed"] and args["fail_fast"] and stop_reason is None:
+                    stop_reason = f"{job.name} ended {job.entry['state']} and fail_fast is set"
+            if stop_reason is not None:
+                break
+            if running or pending:
+                self._show_progress(task_vars, jobs, reply.get("running", []), time.monotonic() - started)
+        if running:
+            self._kill_running(waiter, running, args, stop_reason or "the jobs outlived their limits")
+        launched_jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
+        if launched_jids:
+            waiter.call({"mode": "cleanup", "jobs": launched_jids})
+        for job in pending:
+            job.entry = _not_started(job, stop_reason or "it was never launched")
+        return self._report(jobs, agent.discovered_facts)
+
+    def _window(self, agent: TargetAgent, params: dict, queue: t.List[PlannedJob],
+                running: t.Dict[str, PlannedJob]) -> dict:
+        """One window on the target; after a lost connection, find out what it launched and carry on."""
+        try:
+            reply = agent.request("window", params)
+        except AnsibleConnectionFailure as exc:
+            display.warning(f"longrun: lost the connection during a parallel window, recovering: {exc}")
+            time.sleep(RECONNECT_PAUSE)
+            self._connection.close()
+            return self._recover(agent, params, queue)
+        if reply.get("failed") and "launched" not in reply:
+            raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
+        return reply
+
+    def _recover(self, agent: TargetAgent, params: dict, queue: t.List[PlannedJob]) -> dict:
+        """Rebuild a lost window reply from the async dir: launched jobs are found by their jid prefix."""
+        listed = agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+        if listed.get("failed"):
+            raise AnsibleActionFail(listed.get("msg") or "cannot list the async dir after a lost connection")
+        jids = [entry["ansible_job_id"] for entry in listed.get("jobs", [])]
+        launched = []
+        for job in queue:
+            prefix = job.prepared.params["jid"] + "."
+            found = next((jid for jid in jids if jid.startswith(prefix)), None)
+            if found is not None:
+                launched.append({"key": job.index, "reply": {"ansible_job_id": found}})
+        # The jobs' ends are picked up by the next window, which reports the already ended ones at once.
+        return {"launched": launched, "ended": [], "running": []}
+
+    def _show_progress(self, task_vars: dict, jobs: t.List[PlannedJob], running: t.List[dict], waited: float) -> None:
+        host = task_vars.get("inventory_hostname", "?")
+        finished = sum(1 for job in jobs if job.entry is not None)
+        durations = [(entry.get("job") or {}).get("duration") or 0 for entry in running]
+        longest = f", longest running {max(durations):.0f} s" if durations else ""
+        display.display(
+            f"[{host}] longrun: {finished}/{len(jobs)} jobs finished, {len(running)} running{longest} "
+            f"(waited {waited:.0f} s)"
+        )
+
+    @staticmethod
+    def _kill_running(waiter: RemoteWaiter, running: t.Dict[str, PlannedJob], args: dict, why: str) -> None:
+        reply = waiter.call({"mode": "kill", "jobs": list(running), "grace": args["grace"]})
+        for entry in reply["jobs"]:
+            job = running[entry["ansible_job_id"]]
+            job.entry = flat_entry(entry)
+            job.entry["msg"] = f"{why}: {job.entry['msg'] or 'killed'}"
+
+    @staticmethod
+    def _report(jobs: t.List[PlannedJob], facts: t.Optional[dict]) -> dict:
+        results = [dict({"name": job.name}, **(job.entry or {})) for job in jobs]
+        summary = summarize(results)
+        failures = [entry for entry in results if entry["state"] != "succeeded"]
+        result: dict = {
+            "changed": any(entry.get("ansible_job_id") for entry in results),
+            "results": results,
+            "summary": summary,
+        }
+        if facts:
+            result["ansible_facts"] = facts
+        if failures:
+            table = failure_table(results)
+            if _CORE_VERSION < (2, 19):
+                # Older cores print msg as one JSON string, with its line breaks escaped.
+                display.display(table, color=C.COLOR_ERROR, stderr=True)
+            result.update(failed=True, msg=table)
+        else:
+            result["msg"] = f"{len(results)} job{'s' if len(results) != 1 else ''} succeeded"
+        return result
+
+
+def _next_queue(pending: t.List[PlannedJob]) -> t.List[PlannedJob]:
+    """The pending jobs sent with the next window: all of them, unless their payloads are large."""
+    queue: t.List[PlannedJob] = []
+    size = 0
+    for job in pending:
+        size += len(job.prepared.params.get("payload") or "")
+        if queue and size > MAX_QUEUE_BYTES:
+            break
+        queue.append(job)
+    return queue
+
+
+def _default_name(module_part: dict) -> str:
+    """A name for a job without one: the module's short name as written and its command line or first argument."""
+    key, value = next(((key, value) for key, value in module_part.items() if key != "grace"), ("job", None))
+    if isinstance(value, dict):
+        value = value.get("cmd") or value.get("_raw_params") or ""
+    short = str(key).rsplit(".", 1)[-1]
+    name = f"{short}: {value}" if isinstance(value, str) and value else short
+    return name if len(name) <= _NAME_LENGTH else name[: _NAME_LENGTH - 3] + "..."
+
+
+def _unlaunched_entry(job: PlannedJob, *, state: str, reason: t.Optional[str], msg: str,
+                      result: t.Optional[dict]) -> dict:
+    """The results entry of a job that has no record: its launch failed, or it never started."""
+    return {
+        "ansible_job_id": None,
+        "state": state,
+        "reason": reason,
+        "finished": state != NOT_STARTED,
+        "failed": True,
+        "started_at": None,
+        "ended_at": None,
+        "duration": None,
+        "timeout": job.timeout,
+        "rc": None,
+        "msg": msg,
+        "result": result,
+    }
+
+
+def _launch_failure(job: PlannedJob, launched: dict) -> dict:
+    return _unlaunched_entry(
+        job, state="failed", reason="launch_failed",
+        msg=f"{job.name} could not be launched: {launched.get('msg')}", result=launched,
+    )
+
+
+def _not_started(job: PlannedJob, why: str) -> dict:
+    return _unlaunched_entry(job, state=NOT_STARTED, reason=None, msg=f"{job.name} was not started: {why}", result=None)

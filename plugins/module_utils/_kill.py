@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Ending jobs on request (mode=kill): through their supervisor, or directly when it is gone."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+import typing as t
+
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store
+
+# After the grace period: SIGKILL, reaping and writing the final record.
+KILL_SETTLE = 10
+_ORPHAN_POLL = 0.1
+
+
+@dataclasses.dataclass
+class KillOutcome:
+    records: t.List[_record.JobRecord]
+    # Jobs that were running and were (or, in check mode, would be) signalled.
+    signalled: t.List[str]
+    # Jobs that were running but cannot be killed by us, with the reason.
+    refused: t.Dict[str, str]
+
+
+def kill_jobs(
+    async_dir: str,
+    jids: t.Sequence[str],
+    *,
+    signal_name: str,
+    grace: int,
+    wait: float,
+    check_mode: bool = False,
+) -> KillOutcome:
+    """Kill the running jobs among jids and wait up to wait seconds for their final records."""
+    first_signal = _signal_number(signal_name)
+    records: t.Dict[str, _record.JobRecord] = {}
+    signalled: t.List[str] = []
+    refused: t.Dict[str, str] = {}
+    for jid in jids:
+        record = _status.inspect_job(async_dir, jid)
+        if record.state == _record.RUNNING:
+            if record.origin != "longrun" or not record.pid:
+                refused[jid] = (
+                    f"job {jid} was started by stock async and records no process id, so it cannot be killed "
+                    "safely: launch jobs with longrun.jobs.run to be able to kill them"
+                )
+            else:
+                if not check_mode:
+                    _store.write_kill_request(async_dir, jid, signal_name=signal_name, grace=grace)
+                    # The supervisor treats SIGUSR1 as a kill request and reads the request file.
+                    _proc.send_signal([record.pid], signal.SIGUSR1)
+                signalled.append(jid)
+        elif record.state == _record.LOST and orphan_alive(record):
+            if not check_mode:
+                record = _kill_orphan(async_dir, record, first_signal, grace)
+            signalled.append(jid)
+        records[jid] = record
+    waiting = [jid for jid in signalled if records[jid].state == _record.RUNNING]
+    if waiting and not check_mode:
+        for record in _status.wait_for_jobs(async_dir, waiting, timeout=wait):
+            records[record.jid] = record
+    return KillOutcome(records=[records[jid] for jid in jids], signalled=signalled, refused=refused)
+
+
+def _signal_number(name: str) -> int:
+    number = getattr(signal, "SIG" + name, None)
+    if not isinstance(number, int):
+        raise ValueError(f"unknown signal {name!r}")
+    return number
+
+
+def orphan_alive(record: _record.JobRecord) -> bool:
+    """The job process of a lost job still runs (only trusted when its start time was recorded)."""
+    if not record.job_pid or record.job_start_time is None or record.reason == _record.REASON_HOST_REBOOTED:
+        return False
+    return _proc.is_same_process(record.job_pid, record.job_start_time)
+
+
+def _kill_orphan(async_dir: str, record: _record.JobRecord, first_signal: int, grace: int) -> _record.JobRecord:
+    """End a job whose supervisor died: its process, its group and its descendants."""
+    job_pid = t.cast(int, record.job_pid)
+    last = first_signal
+    _signal_orphan(job_pid, first_signal)
+    if not _wait_gone(job_pid, grace):
+        last = signal.SIGKILL
+        _signal_orphan(job_pid, signal.SIGKILL)
+        _wait_gone(job_pid, KILL_SETTLE)
+    first_name, last_name = _proc.signal_name(first_signal), _proc.signal_name(last)
+    escalation = "" if last_name == first_name else f", then SIGKILL after {grace} s grace"
+    record.state, record.reason = _record.KILLED, _record.REASON_KILL_REQUESTED
+    record.signal = first_name
+    record.msg = (
+        f"job {record.jid} was killed on request with {first_name}{escalation}; "
+        "its supervisor had died, so the job's own process group was signalled"
+    )
+    record.ended_at = _record.format_time(_record.utc_now())
+    record.result = {"failed": True, "msg": record.msg, "changed": True}
+    try:
+        _store.write_record(async_dir, record)
+    except _store.StoreError:
+        pass
+    _store.remove_side_files(async_dir, record.jid, ".stdout", ".stderr", ".module", ".args")
+    return record
+
+
+def _signal_orphan(job_pid: int, signum: int) -> None:
+    _proc.send_signal([job_pid, *_proc.live_descendants(job_pid)], signum, process_group=job_pid)
+
+
+def _wait_gone(job_pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if not _proc.pid_alive(job_pid) and not _proc.live_descendants(job_pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_ORPHAN_POLL)

@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: run_parallel
+short_description: Run many modules as supervised background jobs, at most a given number at once
+version_added: 0.1.0
+description:
+  - Runs a list of jobs on each host in a rolling window. It launches up to O(limit) jobs, waits on the target for any
+    of them to end, launches the next, and so on, until every job has ended.
+  - Each job is a module run as by M(longrun.jobs.run), under the same supervisor, with a hard limit (O(timeout),
+    or the job's own C(async)), then C(SIGTERM), the grace period and C(SIGKILL) for the whole process tree.
+  - Waiting costs one remote command per wait window for all running jobs of the host. The task returns within about
+    a second of the last job's end. The jobs' records are removed once every job has ended.
+  - The task fails when any job did not succeed. Its RV(msg) is then a table of all the jobs, with their state,
+    return code, duration and message. RV(results) is returned in both cases.
+  - This is the engine of the role M(longrun.jobs.parallel), which also sets the fact C(parallel_results).
+    This is a docs-only module; the work is done by the action plugin of the same name.
+author:
+  - longrun.jobs maintainers (@longrun)
+options:
+  jobs:
+    description:
+      - The jobs, in the order in which they are launched.
+      - Each job is a dictionary in the nested form of M(longrun.jobs.run), exactly one key that names a module,
+        whose value holds the module's arguments, plus the optional keys C(name) (shown in results and the table;
+        by default the module's short name and its command), C(async) (the job's limit in seconds; by default
+        O(timeout)) and C(grace) (by default O(grace)).
+    type: list
+    elements: raw
+    required: true
+  limit:
+    description:
+      - At most this many jobs run at once on each host. V(0) means no limit.
+    type: int
+    default: 0
+  timeout:
+    description:
+      - The async limit in seconds of jobs without their own C(async).
+    type: int
+    default: 3600
+  wait:
+    description:
+      - The overall limit in seconds. When it passes, the running jobs are killed (state V(killed)) and the jobs not
+        launched yet are reported as V(not_started). V(0) means no overall limit beyond the jobs' own limits.
+    type: int
+    default: 0
+  fail_fast:
+    description:
+      - Stop at the first job that does not succeed. The running jobs are killed and the rest are not started.
+    type: bool
+    default: false
+  grace:
+    description:
+      - Seconds between C(SIGTERM) and C(SIGKILL), at a job's limit and when jobs are killed.
+    type: int
+    default: 5
+extends_documentation_fragment:
+  - longrun.jobs.attributes
+  - longrun.jobs.attributes.action
+  - longrun.jobs.attributes.become
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+    details: Each job already runs in the background under its own limit; the task itself waits for all of them.
+  become:
+    support: full
+    details: The jobs run as the C(become) user and their files are in that user's async directory.
+  check_mode:
+    support: full
+    details: The wrapped modules receive check mode and decide what to do, as with M(longrun.jobs.run).
+  diff_mode:
+    support: none
+seealso:
+  - module: longrun.jobs.run
+  - module: longrun.jobs.async_status
+"""
+
+EXAMPLES = r"""
+---
+- name: Build both parts, at most two jobs at a time
+  longrun.jobs.run_parallel:
+    limit: 2
+    jobs:
+      - name: frontend
+        ansible.builtin.command: /opt/app/build-frontend.sh
+      - name: backend
+        ansible.builtin.command: /opt/app/build-backend.sh
+        async: 900
+      - name: docs
+        ansible.builtin.shell: make -C /opt/app/docs html > /tmp/docs.log 2>&1
+  register: builds
+
+- name: Show how long each took
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.state }} in {{ item.duration }} s"
+  loop: "{{ builds.results }}"
+  loop_control:
+    label: "{{ item.name }}"
+"""
+
+RETURN = r"""
+---
+results:
+  description: One entry per job, in the order of O(jobs).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The job's name.
+      type: str
+      returned: always
+    ansible_job_id:
+      description: The job id; V(null) for a job that was never launched.
+      type: str
+      returned: always
+    state:
+      description:
+        - The job's state, as in the RV(longrun.jobs.async_status#module:job.state) of M(longrun.jobs.async_status),
+          or V(not_started) for a job that was never launched (after O(fail_fast) or O(wait)).
+      type: str
+      returned: always
+      choices: [succeeded, failed, timed_out, killed, lost, not_found, unreadable, not_started]
+    reason:
+      description: Why the job is not a success, as in M(longrun.jobs.async_status), or V(launch_failed).
+      type: str
+      returned: always
+    started_at:
+      description: When the job started, ISO 8601 in UTC.
+      type: str
+      returned: always
+    ended_at:
+      description: When the job ended, ISO 8601 in UTC.
+      type: str
+      returned: always
+    duration:
+      description: Seconds from start to end.
+      type: float
+      returned: always
+    rc:
+      description: The module's C(rc), or the exit code of the module process.
+      type: int
+      returned: always
+    msg:
+      description: For a job that did not succeed, one sentence that says what happened.
+      type: str
+      returned: always
+    result:
+      description: The module result.
+      type: dict
+      returned: always
+summary:
+  description: A count per state plus C(total).
+  returned: always
+  type: dict
+  sample: {"succeeded": 4, "failed": 1, "timed_out": 0, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
+           "running": 0, "total": 5}
+msg:
+  description: When a job did not succeed, a table of all the jobs; else a one-line summary.
+  returned: always
+  type: str
+"""
