@@ -72,7 +72,7 @@ def test_prepare_launch_builds_the_wrapper_parameters(prepare, async_dir, task_v
 
 
 def test_prepare_launch_gives_every_job_its_own_id(prepare):
-    assert len({prepare().params["jid"] for _ in range(5)}) == 5
+    assert len({prepare().params["jid"] for _attempt in range(5)}) == 5
 
 
 def test_the_job_makes_its_own_tmp_dir(action, prepare):
