@@ -125,6 +125,7 @@ class ActionModule(ActionBase):
         pending = list(jobs)
         running: t.Dict[str, PlannedJob] = {}
         stop_reason: t.Optional[str] = None
+        removed = False
         while pending or running:
             remaining = None if overall is None else overall - (time.monotonic() - started)
             if remaining is not None and remaining <= 0:
@@ -139,8 +140,10 @@ class ActionModule(ActionBase):
                 "wait": MAX_WINDOW if remaining is None else min(MAX_WINDOW, remaining),
                 "stop_on_failure": args["fail_fast"],
                 "more_queued": len(queue) < len(pending),
+                "forget": [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
             }
             reply = self._window(agent, params, queue, running)
+            removed = bool(reply.get("removed"))
             by_index = {job.index: job for job in queue}
             for item in reply.get("launched", []):
                 job = by_index[item["key"]]
@@ -164,7 +167,7 @@ class ActionModule(ActionBase):
         if running:
             self._kill_running(waiter, running, args, stop_reason or "the jobs outlived their limits")
         launched_jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
-        if launched_jids:
+        if launched_jids and not removed:
             waiter.call({"mode": "cleanup", "jobs": launched_jids})
         for job in pending:
             job.entry = _not_started(job, stop_reason or "it was never launched")

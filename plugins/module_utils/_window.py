@@ -9,7 +9,8 @@ The target launches up to the limit, waits for any job to end, launches the
 next one at once, and so on until the window's time is up, every job has
 ended, or (with stop_on_failure) a job failed. A slot that frees is refilled
 within milliseconds, with no round trip to the controller. Records are left
-in place: a reply lost with the connection can then be rebuilt.
+in place until the last window, so that a reply lost with the connection can
+be rebuilt.
 """
 
 from __future__ import annotations
@@ -71,7 +72,15 @@ def run_window(params: t.Mapping[str, t.Any], *, launch: LaunchFunction) -> dict
         if stopped:
             break
     still = [job_entry(async_dir, record) for record in (_status.inspect_job(async_dir, jid) for jid in running)]
+    removed = False
+    if not running and not queue and not more_queued and not stopped:
+        # The last window: the records (of this window's jobs and of the earlier ones, which the
+        # controller names) are no longer needed, so they go without another round trip.
+        for jid in [entry["ansible_job_id"] for entry in ended] + list(params.get("forget") or []):
+            _store.remove_job_files(async_dir, _record.validate_jid(jid))
+        removed = True
     return {
+        "removed": removed,
         "changed": bool(launched),
         "launched": launched,
         "ended": ended,

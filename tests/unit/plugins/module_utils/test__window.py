@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import sys
 import time
 import typing as t
@@ -119,6 +120,27 @@ def test_window_picks_up_jobs_launched_by_an_earlier_window(async_dir, launch):
     assert reply["launched"] == []
     assert reply["changed"] is False
     assert [entry["ansible_job_id"] for entry in reply["ended"]] == [jid]
+
+
+def test_only_the_last_window_removes_the_records(async_dir, launch):
+    earlier = window(async_dir, launch, [item(0, QUICK, async_dir)], limit=1, more_queued=True)
+    first_jid = earlier["ended"][0]["ansible_job_id"]
+    # More jobs were waiting on the controller: the record stays for the final reply or a recovery.
+    assert earlier["removed"] is False
+    assert os.path.exists(os.path.join(async_dir, first_jid))
+
+    last = window(async_dir, launch, [item(1, QUICK, async_dir)], limit=1, forget=[first_jid])
+
+    assert last["removed"] is True
+    assert os.listdir(async_dir) == []
+
+
+def test_a_stopped_window_keeps_the_records(async_dir, launch):
+    reply = window(async_dir, launch, [item(0, FAILING, async_dir), item(1, QUICK, async_dir)], limit=1,
+                   stop_on_failure=True)
+
+    assert reply["removed"] is False
+    assert reply["ended"][0]["ansible_job_id"] in os.listdir(async_dir)
 
 
 @pytest.mark.parametrize(
