@@ -18,7 +18,7 @@ import os
 import sys
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store, _supervisor, _window
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store
 
 PROTOCOL_VERSION = 1
 
@@ -29,6 +29,8 @@ class AgentError(Exception):
 
 def launch_request(params: t.Mapping[str, t.Any]) -> dict:
     """Validate the wrapper's parameters and start the supervised job."""
+    # Imported here: status requests, the most frequent ones, then never load subprocess.
+    from ansible_collections.longrun.jobs.plugins.module_utils import _supervisor  # pylint: disable=import-outside-toplevel
     timeout, grace = params.get("timeout"), params.get("grace")
     if not isinstance(timeout, int) or timeout < 1:
         raise AgentError(f"the async limit must be 1 or more seconds, got {timeout!r}")
@@ -75,8 +77,10 @@ def serve(request: t.Mapping[str, t.Any]) -> dict:
         if operation == "status":
             return _status_request.handle_request(params)
         if operation == "window":
+            from ansible_collections.longrun.jobs.plugins.module_utils import _window  # pylint: disable=import-outside-toplevel
+
             return _window.run_window(params, launch=launch_request)
-    except (_status_request.RequestError, _window.WindowError, _record.InvalidJid, _store.StoreError) as exc:
+    except (_status_request.RequestError, _record.InvalidJid, _store.StoreError, ValueError) as exc:
         raise AgentError(str(exc)) from exc
     raise AgentError(f"unknown request {operation!r}")
 

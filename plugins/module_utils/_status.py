@@ -9,11 +9,9 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils import _dirwatch, _proc, _record, _store
 
-# How often a waiting call looks at records, and how often it re-checks that
-# running jobs' supervisors are still alive.
-WAIT_INTERVAL = 0.1
+# How often a waiting call re-checks that running jobs' supervisors are still alive.
 LIVENESS_INTERVAL = 1.0
 
 
@@ -83,34 +81,36 @@ def wait_for_jobs(
     *,
     timeout: float,
     return_when: str = "all",
-    sleep: t.Callable[[float], None] = time.sleep,
 ) -> t.List[_record.JobRecord]:
     """Inspect jobs until all (or any) have ended or timeout seconds pass.
 
-    Records are only re-read when their file changed; liveness of running jobs
-    is re-checked every LIVENESS_INTERVAL.
+    The waiter sleeps until a record in the async dir is replaced (inotify, or a
+    0.1 s poll without it); records are only re-read when their file changed.
+    Liveness of running jobs is re-checked every LIVENESS_INTERVAL.
     """
     deadline = time.monotonic() + max(0.0, timeout)
-    # Fingerprints first: a record replaced between the two reads is then seen as changed.
-    signatures = {jid: _store.record_signature(async_dir, jid) for jid in jids}
-    records = {jid: inspect_job(async_dir, jid) for jid in jids}
-    next_liveness = time.monotonic() + LIVENESS_INTERVAL
-    while True:
-        ended = [jid for jid in jids if records[jid].finished]
-        if len(ended) == len(jids) or (return_when == "any" and ended):
-            break
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        sleep(min(WAIT_INTERVAL, deadline - now))
-        check_liveness = time.monotonic() >= next_liveness
-        if check_liveness:
-            next_liveness = time.monotonic() + LIVENESS_INTERVAL
-        for jid in jids:
-            if records[jid].finished:
-                continue
-            signature = _store.record_signature(async_dir, jid)
-            if check_liveness or signature != signatures[jid]:
-                signatures[jid] = signature
-                records[jid] = inspect_job(async_dir, jid)
+    # The watch comes first, then the fingerprints, then the reads: a record replaced
+    # in between is seen as changed, and its event wakes the first sleep.
+    with _dirwatch.DirWatch(async_dir) as watch:
+        signatures = {jid: _store.record_signature(async_dir, jid) for jid in jids}
+        records = {jid: inspect_job(async_dir, jid) for jid in jids}
+        next_liveness = time.monotonic() + LIVENESS_INTERVAL
+        while True:
+            ended = [jid for jid in jids if records[jid].finished]
+            if len(ended) == len(jids) or (return_when == "any" and ended):
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            watch.wait(min(deadline, next_liveness) - now)
+            check_liveness = time.monotonic() >= next_liveness
+            if check_liveness:
+                next_liveness = time.monotonic() + LIVENESS_INTERVAL
+            for jid in jids:
+                if records[jid].finished:
+                    continue
+                signature = _store.record_signature(async_dir, jid)
+                if check_liveness or signature != signatures[jid]:
+                    signatures[jid] = signature
+                    records[jid] = inspect_job(async_dir, jid)
     return [records[jid] for jid in jids]

@@ -1,0 +1,686 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Stock async against longrun.jobs, side by side, over ``local`` and a loopback sshd.
+
+Run it with the venv's python after ``make collection`` (``make bench`` does both). It prints a
+table of medians and writes it, with a description of the machine, to docs/performance.md.
+
+Environment:
+    BENCH_REPEATS      runs per workload and transport (default 3); medians are reported
+    BENCH_B5_SECONDS   length of the B5 sleep job (default 60; 10 for a quick run)
+    BENCH_TRANSPORTS   comma-separated subset of ``local,ssh`` (default both)
+    BENCH_OUTPUT       where to write the report (default docs/performance.md)
+
+Remote operations are counted from ``ansible-playbook -vvv`` output, not from the collection's
+code: the ``EXEC``/``PUT``/``FETCH`` lines of the local connection, and the ``SSH: EXEC`` lines
+(ssh, sftp and scp processes) of the ssh connection, between the banner of the measured task and
+the next banner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import pwd
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOK_DIR = REPO_ROOT / "benchmarks" / "playbooks"
+DEFAULT_OUTPUT = REPO_ROOT / "docs" / "performance.md"
+TARGET_PYTHON = "/usr/bin/python3"
+SSHD_BINARY = Path("/usr/sbin/sshd")
+PLAYBOOK_TIMEOUT = 600.0
+STOP_GRACE = 5.0
+MEASURED_PREFIX = "TASK [Measured: "
+BANNER_RE = re.compile(r"^(TASK|RUNNING HANDLER) \[|^PLAY RECAP")
+LOCAL_OP_RE = re.compile(r"^<[^>]+> (EXEC|PUT|FETCH) ")
+SSH_OP_RE = re.compile(r"^<[^>]+> SSH: EXEC ")
+B4_RECORDS = 10_000
+B4_STATUS_JIDS = 1_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(frozen=True)
+class Goal:
+    text: str
+    check: t.Callable[[float], bool]
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the results table: a metric of one workload over one transport."""
+
+    transport: str
+    workload: str
+    metric: str
+    stock: list[float] = dataclasses.field(default_factory=list)
+    ours: list[float] = dataclasses.field(default_factory=list)
+    goal: Goal | None = None
+    # Goals on our own figure (absolute limits) rather than on the ratio.
+    goal_on_ours: bool = False
+
+    @property
+    def stock_median(self) -> float | None:
+        return statistics.median(self.stock) if self.stock else None
+
+    @property
+    def ours_median(self) -> float | None:
+        return statistics.median(self.ours) if self.ours else None
+
+    @property
+    def ratio(self) -> float | None:
+        stock, ours = self.stock_median, self.ours_median
+        if stock is None or ours is None or stock == 0:
+            return None
+        return ours / stock
+
+    @property
+    def verdict(self) -> str:
+        if self.goal is None:
+            return ""
+        value = self.ours_median if self.goal_on_ours else self.ratio
+        if value is None:
+            return "n/a"
+        return "pass" if self.goal.check(value) else "FAIL"
+
+
+# ---------------------------------------------------------------- loopback sshd
+
+
+@dataclasses.dataclass
+class SshServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    key_path: Path
+    control_path_dir: Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def generate_key(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "longrun-bench", "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+
+
+def start_sshd(workdir: Path) -> SshServer:
+    """Start a private sshd on 127.0.0.1 with generated keys; the system sshd is never touched."""
+    if not SSHD_BINARY.exists():
+        raise SystemExit(f"{SSHD_BINARY} is missing; run `make sshd-package` first")
+    generate_key(workdir / "host_ed25519")
+    generate_key(workdir / "client_ed25519")
+    shutil.copyfile(workdir / "client_ed25519.pub", workdir / "authorized_keys")
+    control_path_dir = workdir / "cp"
+    control_path_dir.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    port = free_port()
+    config = workdir / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                "ListenAddress 127.0.0.1",
+                f"Port {port}",
+                f"HostKey {workdir / 'host_ed25519'}",
+                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                f"PidFile {workdir / 'sshd.pid'}",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UseDNS no",
+                "PrintMotd no",
+                "PrintLastLog no",
+                "X11Forwarding no",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    with (workdir / "sshd.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(SSHD_BINARY), "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"sshd exited with rc {process.returncode}: {(workdir / 'sshd.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(64).startswith(b"SSH-"):
+                    return SshServer(process, port, workdir / "client_ed25519", control_path_dir)
+        except OSError:
+            pass
+        time.sleep(0.1)
+    stop_process(process)
+    raise SystemExit(f"sshd did not answer on 127.0.0.1:{port}")
+
+
+def stop_sshd(server: SshServer) -> None:
+    """Close the ControlPersist masters first, then sshd and the connection children it left."""
+    for control_socket in server.control_path_dir.iterdir():
+        subprocess.run(
+            ["ssh", "-O", "exit", "-o", f"ControlPath={control_socket}", "longrun-bench"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    terminate_pids(pids_with_cmdline(str(server.control_path_dir)))
+    children = descendant_pids(server.process.pid)
+    stop_process(server.process)
+    terminate_pids(children)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def read_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (index 0 is the state), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    fields = read_stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def parent_pid(pid: int) -> int:
+    fields = read_stat(pid)
+    return int(fields[1]) if fields else 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def pids_with_cmdline(fragment: str) -> list[int]:
+    return [pid for pid in all_pids() if pid != os.getpid() and fragment in cmdline(pid)]
+
+
+def descendant_pids(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid in all_pids():
+        children.setdefault(parent_pid(pid), []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def terminate_pids(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE
+    while time.monotonic() < deadline and any(read_stat(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# ---------------------------------------------------------------- running playbooks
+
+
+@dataclasses.dataclass
+class Transport:
+    name: str
+    inventory: Path
+    env: dict[str, str]
+
+
+@dataclasses.dataclass
+class PlaybookResult:
+    figures: dict[str, t.Any]
+    output: str
+
+    def remote_ops(self, transport: str) -> int:
+        """Remote operations printed by the connection plugin during the measured task(s)."""
+        pattern = SSH_OP_RE if transport == "ssh" else LOCAL_OP_RE
+        count, inside = 0, False
+        for line in self.output.splitlines():
+            if BANNER_RE.match(line):
+                inside = line.startswith(MEASURED_PREFIX)
+            elif inside and pattern.match(line):
+                count += 1
+        return count
+
+
+def make_transport(name: str, workdir: Path, server: SshServer | None) -> Transport:
+    hostvars: dict[str, t.Any] = {"ansible_python_interpreter": TARGET_PYTHON}
+    env: dict[str, str] = {}
+    if name == "local":
+        hostvars["ansible_connection"] = "local"
+    else:
+        assert server is not None
+        hostvars.update(
+            ansible_connection="ssh",
+            ansible_host="127.0.0.1",
+            ansible_port=server.port,
+            ansible_user=pwd.getpwuid(os.geteuid()).pw_name,
+            ansible_ssh_private_key_file=str(server.key_path),
+            ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
+        )
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(server.control_path_dir)
+    inventory = workdir / f"inventory-{name}.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"target": hostvars}}}))
+    return Transport(name, inventory, env)
+
+
+class Runner:
+    """Runs benchmark playbooks, each with a fresh async directory under one temp dir."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.calls = 0
+        self.ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+        self.collections_path = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or str(REPO_ROOT / ".build" / "collections")
+
+    def new_async_dir(self) -> Path:
+        self.calls += 1
+        path = self.workdir / f"async-{self.calls}"
+        path.mkdir(mode=0o700)
+        return path
+
+    def run(
+        self,
+        transport: Transport,
+        playbook: str,
+        *,
+        async_dir: Path | None = None,
+        extra_vars: dict[str, t.Any] | None = None,
+        pipelining: bool = False,
+        verbose: bool = True,
+    ) -> PlaybookResult:
+        async_dir = async_dir or self.new_async_dir()
+        out_file = self.workdir / f"out-{self.calls}-{playbook}.json"
+        vars_file = self.workdir / f"vars-{self.calls}.json"
+        vars_file.write_text(json.dumps({**(extra_vars or {}), "out_file": str(out_file), "async_dir": str(async_dir)}))
+        command = [str(self.ansible_playbook), "-i", str(transport.inventory), str(PLAYBOOK_DIR / playbook)]
+        command += ["-e", f"@{vars_file}"] + (["-vvv"] if verbose else [])
+        env = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": self.collections_path,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_ASYNC_DIR": str(async_dir),
+            "ANSIBLE_PIPELINING": "1" if pipelining else "0",
+            **transport.env,
+        }
+        # A scratch cwd keeps a stray ansible.cfg from changing the run.
+        completed = subprocess.run(
+            command,
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PLAYBOOK_TIMEOUT,
+            check=False,
+        )
+        output = completed.stdout.decode(errors="replace")
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"{playbook} over {transport.name} failed (rc {completed.returncode}):\n"
+                f"{output[-4000:]}\n{completed.stderr.decode(errors='replace')[-2000:]}"
+            )
+        figures = json.loads(out_file.read_text())
+        return PlaybookResult(figures | {key: float(value) for key, value in figures.items() if is_number(value)}, output)
+
+
+def is_number(value: t.Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def ratio_at_most(limit: float) -> t.Callable[[float], bool]:
+    return lambda value: value <= limit
+
+
+def bench_b1(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    stock = runner.run(transport, "b1_stock.yml")
+    ours = runner.run(transport, "b1_ours.yml")
+    add(rows, transport, "B1 3 s job, async 60 poll 15", "task time (s)", stock.figures["task_time"], ours.figures["task_time"],
+        goal=Goal("ours/stock ≤ 0.40 (2.5× faster)", ratio_at_most(0.4)))
+    add(rows, transport, "B1 3 s job, async 60 poll 15", "remote ops", stock.remote_ops(transport.name), ours.remote_ops(transport.name))
+
+
+def bench_b2(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    stock = runner.run(transport, "b2_stock.yml")
+    ours = runner.run(transport, "b2_ours.yml")
+    for result in (stock, ours):
+        if int(result.figures["finished"]) != 10:
+            raise RuntimeError(f"B2: only {result.figures['finished']} of 10 jobs finished")
+    workload = "B2 wait for 10 jobs (1-5 s)"
+    add(rows, transport, workload, "remote ops", stock.remote_ops(transport.name), ours.remote_ops(transport.name),
+        goal=Goal("ours/stock ≤ 0.10 (10× fewer)", ratio_at_most(0.1)))
+    add(rows, transport, workload, "task time (s)", stock.figures["task_time"], ours.figures["task_time"],
+        goal=Goal("ours/stock ≤ 1.00 (no worse)", ratio_at_most(1.0)))
+
+
+def bench_b3(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    for pipelining in (True, False):
+        stock = runner.run(transport, "b3_stock.yml", pipelining=pipelining)
+        ours = runner.run(transport, "b3_ours.yml", pipelining=pipelining)
+        workload = f"B3 launch 10 jobs, poll 0, pipelining {'on' if pipelining else 'off'}"
+        stock_ops = stock.remote_ops(transport.name) / 10
+        ours_ops = ours.remote_ops(transport.name) / 10
+        if pipelining:
+            add(rows, transport, workload, "remote ops per launch", stock_ops, ours_ops,
+                goal=Goal("ours ≤ 1 per launch", lambda value: value <= 1.0), goal_on_ours=True)
+        else:
+            add(rows, transport, workload, "remote ops per launch", stock_ops, ours_ops,
+                goal=Goal("ours/stock ≤ 0.50", ratio_at_most(0.5)))
+        add(rows, transport, workload, "time per launch (s)", stock.figures["task_time"] / 10, ours.figures["task_time"] / 10,
+            goal=Goal("ours/stock ≤ 0.60", ratio_at_most(0.6)))
+
+
+def write_stock_records(async_dir: Path, count: int) -> None:
+    """Small finished records in stock's format, written 0600 and dated two days back."""
+    old = time.time() - 2 * 86400
+    for number in range(count):
+        jid = f"j{number}.1"
+        path = async_dir / jid
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"finished": 1, "changed": False, "rc": 0, "ansible_job_id": jid}, handle)
+        os.utime(path, (old, old))
+
+
+def bench_b4(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    async_dir = runner.new_async_dir()
+    write_stock_records(async_dir, B4_RECORDS)
+    jids = [f"j{number}.1" for number in range(B4_STATUS_JIDS)]
+    # Without -vvv: the result of 10,000 records would otherwise be printed in full.
+    ours = runner.run(transport, "b4_ours.yml", async_dir=async_dir, extra_vars={"status_jids": jids}, verbose=False)
+    expected = {"status_count": B4_STATUS_JIDS, "list_count": B4_RECORDS, "cleanup_count": B4_RECORDS}
+    for key, value in expected.items():
+        if int(ours.figures[key]) != value:
+            raise RuntimeError(f"B4: {key} is {ours.figures[key]}, expected {value}")
+    async_dir = runner.new_async_dir()
+    write_stock_records(async_dir, B4_RECORDS)
+    stock = runner.run(transport, "b4_stock.yml", async_dir=async_dir, verbose=False)
+    if any(async_dir.iterdir()):
+        raise RuntimeError("B4: find -delete left records behind")
+    under_two = Goal("ours < 2 s", lambda value: value < 2.0)
+    add(rows, transport, f"B4 status of {B4_STATUS_JIDS:,} jids", "task time (s)", None, ours.figures["status_time"],
+        goal=under_two, goal_on_ours=True)
+    add(rows, transport, f"B4 mode: list, {B4_RECORDS:,} records", "task time (s)", None, ours.figures["list_time"],
+        goal=under_two, goal_on_ours=True)
+    add(rows, transport, f"B4 mode: cleanup, {B4_RECORDS:,} records (stock: find -delete)", "task time (s)",
+        stock.figures["cleanup_time"], ours.figures["cleanup_time"], goal=under_two, goal_on_ours=True)
+
+
+def stock_wrapper_pids(marker: str) -> list[int]:
+    """Stock's async_wrapper processes above the job's ``sleep <marker>``."""
+    wrappers: list[int] = []
+    for pid in all_pids():
+        if cmdline(pid).strip() == f"sleep {marker}":
+            ancestor = parent_pid(pid)
+            while ancestor > 1:
+                if "async_wrapper" in cmdline(ancestor):
+                    wrappers.append(ancestor)
+                ancestor = parent_pid(ancestor)
+    return wrappers
+
+
+def bench_b5(runner: Runner, transport: Transport, rows: dict[str, Row], seconds: int) -> None:
+    # A fractional duration no other process uses marks the job's sleep processes.
+    marker = f"{seconds}.{random.randint(1000, 9999)}"
+    launched_at = time.monotonic()
+    result = runner.run(transport, "b5.yml", extra_vars={"sleep_arg": marker, "job_limit": seconds + 60}, verbose=False)
+    our_pid = int(result.figures["our_pid"])
+    wrappers = stock_wrapper_pids(marker)
+    # Sample just before the job ends.
+    time.sleep(max(0.0, launched_at + seconds - 1.5 - time.monotonic()))
+    ours = cpu_seconds(our_pid)
+    stock_samples = [cpu_seconds(pid) for pid in wrappers]
+    stock = sum(sample for sample in stock_samples if sample is not None) if wrappers else None
+    if ours is None:
+        raise RuntimeError(f"B5: supervisor pid {our_pid} was gone before the job's end")
+    sleepers = pids_with_cmdline(f"sleep {marker}")
+    deadline = time.monotonic() + 30
+    while sleepers and time.monotonic() < deadline and any(read_stat(pid) for pid in sleepers):
+        time.sleep(0.2)
+    add(rows, transport, f"B5 supervisor CPU, {seconds} s sleep job", "utime+stime (s)", stock, ours,
+        goal=Goal("ours < 0.2 s", lambda value: value < 0.2), goal_on_ours=True)
+
+
+def add(
+    rows: dict[str, Row],
+    transport: Transport,
+    workload: str,
+    metric: str,
+    stock: float | None,
+    ours: float,
+    *,
+    goal: Goal | None = None,
+    goal_on_ours: bool = False,
+) -> None:
+    row = rows.setdefault(f"{transport.name}|{workload}|{metric}", Row(transport.name, workload, metric, goal=goal,
+                                                                          goal_on_ours=goal_on_ours))
+    if stock is not None:
+        row.stock.append(float(stock))
+    row.ours.append(float(ours))
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == int(value) and abs(value) >= 1:
+        return f"{int(value)}"
+    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| transport | workload | metric | stock | longrun | longrun/stock | goal | result |",
+        "|---|---|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
+        lines.append(
+            f"| {row.transport} | {row.workload} | {row.metric} | {fmt(row.stock_median)} | {fmt(row.ours_median)} "
+            f"| {ratio} | {row.goal.text if row.goal else ''} | {row.verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_description() -> list[tuple[str, str]]:
+    cpu_model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    target_python = subprocess.run([TARGET_PYTHON, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=False).stderr.strip()
+    from ansible.release import __version__ as ansible_version  # pylint: disable=import-outside-toplevel
+
+    return [
+        ("Date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("CPU", cpu_model),
+        ("Cores", str(os.cpu_count())),
+        ("RAM", f"{mem_kib / 1024 / 1024:.1f} GiB"),
+        ("Kernel", f"{platform.system()} {platform.release()}"),
+        ("OS", platform.freedesktop_os_release().get("PRETTY_NAME", "unknown")),
+        ("Controller Python", platform.python_version()),
+        ("Target Python", f"{TARGET_PYTHON} ({target_python})"),
+        ("ansible-core", ansible_version),
+        ("OpenSSH", ssh_version),
+    ]
+
+
+def write_report(path: Path, rows: list[Row], *, repeats: int, b5_seconds: int, transports: list[str]) -> None:
+    machine = "\n".join(f"| {key} | {value} |" for key, value in machine_description())
+    path.write_text(
+        f"""# Performance
+
+Generated by `make bench` (`benchmarks/bench.py`); do not edit by hand. Each workload runs with
+stock Ansible and with longrun.jobs in the same run, over the transports {', '.join(f'`{name}`' for name in transports)},
+and the table gives the median of {repeats} run(s) (`BENCH_REPEATS`). B5 runs once per transport,
+with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
+
+## Machine
+
+| | |
+|---|---|
+{machine}
+
+## Results
+
+{table(rows)}
+
+## Workloads
+
+- **B1**: one `sleep 3` job with `async: 60` and `poll: 15`. Stock: `ansible.builtin.command`;
+  longrun: `longrun.jobs.run` wrapping the same command. Task time comes from timestamps taken
+  in the playbook just before and after the task.
+- **B2**: ten jobs (`sleep 1` to `sleep 5`, twice) launched with `poll: 0`, then waited for.
+  Stock: an `ansible.builtin.async_status` loop over the ten results with
+  `until`/`retries: 60`/`delay: 1`; longrun: one `longrun.jobs.async_status` with `jobs:` and
+  `wait: 60`. Only the wait task is measured.
+- **B3**: a loop that launches ten `sleep 1` jobs with `poll: 0`, with `ANSIBLE_PIPELINING=1`
+  and `=0`. Figures are per launch.
+- **B4**: {B4_RECORDS:,} small finished records in stock's format (`0600`, dated two days back)
+  in the async directory. longrun: one `mode: status` call over {B4_STATUS_JIDS:,} job ids, then
+  `mode: list`, then `mode: cleanup` with `older_than: 1d`. Stock has no batch status and no
+  list; its cleanup column is `find <async dir> -maxdepth 1 -type f -name 'j*' -mtime +0 -delete`
+  run by `ansible.builtin.command`. These runs are not verbose, so that 10,000 records are not
+  printed.
+- **B5**: a `sleep` job launched with `poll: 0` by stock async and by `longrun.jobs.run`, side
+  by side. 1.5 s before the job ends, utime + stime is read from `/proc/<pid>/stat`: for longrun
+  the supervisor (`job.pid` of the result), for stock the `async_wrapper` processes above the
+  job's `sleep` (the watcher and the process that runs the module).
+
+## How it is measured
+
+- The target is the same machine: `ansible_connection: local`, or ssh to a private sshd on
+  127.0.0.1 with generated keys, Ansible's default `ssh_args` (ControlPersist) and a private
+  ControlPath directory. `ansible_python_interpreter` is `{TARGET_PYTHON}`. Every playbook run gets a
+  fresh `ANSIBLE_ASYNC_DIR` under a temp dir. Pipelining is off (`ANSIBLE_PIPELINING=0`, the
+  default) except where B3 says on.
+- Remote operations are counted in `ansible-playbook -vvv` output between the banner of the
+  measured task and the next banner, independently of the collection's code: for `local`, the
+  connection's `EXEC`, `PUT` and `FETCH` lines; for `ssh`, the `SSH: EXEC` lines, one per
+  `ssh`, `sftp` or `scp` process (a file transfer prints a `PUT` line and an `sftp` EXEC line,
+  and is counted once).
+- The ratio is longrun/stock from the same run; below 1 means longrun is faster or does less.
+  Goals marked "ours" are absolute limits on the longrun figure.
+
+Run it with `make bench`; `BENCH_REPEATS=1 BENCH_B5_SECONDS=10 make bench` is a quick run.
+`BENCH_TRANSPORTS=local` limits the transports.
+"""
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
+    b5_seconds = int(os.environ.get("BENCH_B5_SECONDS", "60"))
+    transports = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "local,ssh").split(",") if name.strip()]
+    output = Path(os.environ.get("BENCH_OUTPUT", str(DEFAULT_OUTPUT)))
+    rows: dict[str, Row] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="longrun-bench-") as temp:
+        workdir = Path(temp)
+        server = start_sshd(workdir) if "ssh" in transports else None
+        try:
+            runner = Runner(workdir)
+            for name in transports:
+                transport = make_transport(name, workdir, server)
+                for repeat in range(1, repeats + 1):
+                    for workload in (bench_b1, bench_b2, bench_b3, bench_b4):
+                        print(f"==> {name} run {repeat}/{repeats}: {workload.__name__}", flush=True)
+                        workload(runner, transport, rows)
+                print(f"==> {name}: bench_b5 ({b5_seconds} s)", flush=True)
+                bench_b5(runner, transport, rows, b5_seconds)
+        finally:
+            if server is not None:
+                stop_sshd(server)
+    ordered = sorted(rows.values(), key=lambda row: (row.workload[:2], row.transport != "local"))
+    write_report(output, ordered, repeats=repeats, b5_seconds=b5_seconds, transports=transports)
+    print()
+    print(table(ordered))
+    failed = sum(row.verdict == "FAIL" for row in ordered)
+    print(f"\n{time.monotonic() - started:.0f} s; {failed} goal(s) not met; report written to {output}")
+    # Missed goals are results, not errors: the exit status says only whether the bench ran.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
