@@ -17,6 +17,7 @@ import base64
 import functools
 import json
 import pathlib
+import secrets
 import shlex
 import typing as t
 import zlib
@@ -160,22 +161,48 @@ class TargetAgent:
         return self._execute(self._command(_BOOT_ARGV, agent_program(), encoded))
 
     def _run_from_file(self, request: str) -> dict:
-        """Large requests without pipelining: make a tmp dir, put the request there, run (and remove it)."""
+        """Large requests without stdin: a private dir, the request put there, one command that runs and removes it.
+
+        That is three remote operations. Only a become to an unprivileged user (who cannot
+        read or remove the connection user's files) takes core's longer way, with its
+        permission fixes and a separate removal.
+        """
         action = self.action
         shell = action._connection._shell
-        own_tmpdir = shell.tmpdir is None
+        data = agent_program() + "\n" + request
+        if shell.tmpdir is None and not action._is_become_unprivileged():
+            tmpdir = self._make_private_dir()
+            path = shell.join_path(tmpdir, "longrun_request")
+            action._transfer_data(path, data)
+            command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
+            # The dir goes in the same remote command: no extra round trip for its removal.
+            command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
+            return self._execute(command)
         tmpdir = shell.tmpdir or action._make_tmp_path()
         path = shell.join_path(tmpdir, "longrun_request")
-        action._transfer_data(path, agent_program() + "\n" + request)
-        becoming = bool(getattr(action._play_context, "become", False))
-        if becoming:
-            action._fixup_perms2([tmpdir, path], execute=False)
-        command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
-        if own_tmpdir and not becoming:
-            # The tmp dir goes in the same remote command: no extra round trip for its removal.
-            command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
-            shell.tmpdir = None
-        return self._execute(command)
+        action._transfer_data(path, data)
+        action._fixup_perms2([tmpdir, path], execute=False)
+        return self._execute(f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}")
+
+    def _make_private_dir(self) -> str:
+        """Create a 0700 dir under remote_tmp as the connection user and learn its absolute path, in one command."""
+        base = str(self.action.get_shell_option("remote_tmp", default="~/.ansible/tmp") or "~/.ansible/tmp")
+        if base == "~" or base.startswith("~/"):
+            # The tilde must stay unquoted for the remote shell to expand it.
+            base_words = "~" + (("/" + shlex.quote(base[2:])) if base[2:] else "")
+        else:
+            base_words = shlex.quote(base)
+        name = f"longrun-{secrets.token_hex(8)}"
+        command = f'umask 77 && mkdir -p {base_words} && cd {base_words} && mkdir {name} && echo "$PWD/{name}"'
+        result = self.action._low_level_execute_command(command, sudoable=False)
+        lines = (result.get("stdout") or "").strip().splitlines()
+        if result.get("rc") != 0 or not lines or not lines[-1].startswith("/"):
+            raise AnsibleActionFail(
+                f"cannot create a temporary directory under {base} on the target "
+                f"(rc={result.get('rc')}): {(result.get('stderr') or '').strip()[-500:] or 'no output'}; "
+                "check remote_tmp (ansible_remote_tmp) and the free space there"
+            )
+        return lines[-1].strip()
 
     def _execute(self, command: str, *, in_data: t.Optional[bytes] = None) -> dict:
         result = self.action._low_level_execute_command(command, sudoable=True, in_data=in_data)

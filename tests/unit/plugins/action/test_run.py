@@ -110,7 +110,7 @@ def test_poll_0_launch_through_a_file_without_become_removes_it_in_the_same_comm
     assert wait_for_job(result)["stdout"] == "hello"
 
 
-def test_poll_0_launch_through_a_file_with_become_removes_it_afterwards(
+def test_poll_0_launch_through_a_file_with_become_is_three_operations(
     run_action, remote_commands, play_context, task_vars, remote_tmp, janitor, wait_for_job
 ):
     # Only the play context says become (no become plugin is loaded), so commands still run as this user.
@@ -120,11 +120,11 @@ def test_poll_0_launch_through_a_file_with_become_removes_it_afterwards(
     janitor.track_supervisor(result["job"]["pid"])
 
     assert result.get("failed") is not True, result
-    commands = [call["cmd"] for call in remote_commands.calls]
-    assert "mkdir" in commands[0]
-    [launch] = [command for command in commands if "/longrun_request" in command]
-    assert "rm -rf" not in launch
-    assert "rm -f -r" in commands[-1]
+    # mkdir (as the connection user), the transfer (not a command here), and the launch that removes the dir.
+    make_dir, launch = remote_commands.calls
+    assert make_dir["sudoable"] is False
+    assert "/longrun_request" in launch["cmd"]
+    assert "; rc=$?; rm -rf " in launch["cmd"]
     assert all(call.get("in_data") is None for call in remote_commands.calls)
     assert os.listdir(remote_tmp) == []
     assert wait_for_job(result)["stdout"] == "hello"

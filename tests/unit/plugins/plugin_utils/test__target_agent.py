@@ -409,10 +409,28 @@ def test_large_requests_go_through_a_file_whose_dir_goes_in_the_same_command(
     assert os.listdir(remote_tmp) == []
 
 
-def test_large_requests_with_become_leave_the_tmp_dir_to_the_action(
-    agent, remote_commands, connection, play_context, remote_tmp, async_dir
+def test_large_requests_with_become_take_three_operations(agent, remote_commands, play_context, remote_tmp, async_dir):
+    # A become to root or to the connection user can read and remove the connection user's files.
+    play_context.become = True
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply["jobs"] == []
+    make_dir, run = remote_commands.calls
+    assert make_dir["sudoable"] is False
+    assert "umask 77 && mkdir -p " in make_dir["cmd"]
+    assert "/longrun_request" in run["cmd"]
+    assert "; rc=$?; rm -rf " in run["cmd"]
+    assert os.listdir(remote_tmp) == []
+
+
+def test_large_requests_with_unprivileged_become_take_cores_way(
+    agent, remote_commands, connection, play_context, remote_tmp, async_dir, monkeypatch
 ):
     play_context.become = True
+    # Core decides who is unprivileged from the become plugin; only its answer matters here.
+    monkeypatch.setattr(agent.action, "_is_become_unprivileged", lambda: True)
+    monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
     reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
 
@@ -423,6 +441,14 @@ def test_large_requests_with_become_leave_the_tmp_dir_to_the_action(
     assert os.listdir(tmpdir) == ["longrun_request"]
     agent.action.cleanup()
     assert os.listdir(remote_tmp) == []
+
+
+def test_a_private_dir_that_cannot_be_made_fails_with_advice(agent, remote_commands, connection, async_dir, monkeypatch):
+    connection.has_pipelining = False
+    monkeypatch.setattr(agent.action, "get_shell_option", lambda name, default=None: "/proc/no-such-dir")
+
+    with pytest.raises(AnsibleActionFail, match="cannot create a temporary directory under /proc/no-such-dir"):
+        agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
 
 
 def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_commands, connection, remote_tmp, async_dir):
