@@ -32,7 +32,7 @@ GET_PIP_OFFLINE := tests/tools/get_pip_offline.py
 
 PYTEST := $(VENV_BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv sshd-package collection demo sanity lint changelog-lint molecule units integration test clean
+.PHONY: help venv sshd-package collection demo sanity lint changelog-lint molecule units integration test bench clean
 
 help:
 	@echo 'Targets:'
@@ -47,6 +47,7 @@ help:
 	@echo '  units           pytest tests/unit'
 	@echo '  integration     pytest tests/integration'
 	@echo '  test            everything above except demo, ending with one pytest run'
+	@echo '  bench           stock async against longrun.jobs; writes docs/performance.md (not part of test)'
 	@echo '  clean           remove $(BUILD_DIR) and test output (keeps $(VENV))'
 
 venv: $(VENV_STAMP)
@@ -129,6 +130,11 @@ integration: venv sshd-package collection
 # One pytest run comes last, so the final line printed is pytest's own summary.
 test: venv sshd-package collection sanity lint changelog-lint molecule
 	$(COLLECTION_ENV) $(PYTEST) tests/unit tests/integration
+
+# Not part of `test`: it takes about 15 minutes with the defaults. BENCH_REPEATS (default 3),
+# BENCH_B5_SECONDS (default 60) and BENCH_TRANSPORTS (default local,ssh) shorten it.
+bench: venv sshd-package collection
+	$(COLLECTION_ENV) $(VENV_BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache .ansible

@@ -523,8 +523,8 @@ def add(
     goal: Goal | None = None,
     goal_on_ours: bool = False,
 ) -> None:
-    row = rows.setdefault(f"{transport.name}|{workload}|{metric}", Row(transport.name, workload, metric, goal=goal,
-                                                                          goal_on_ours=goal_on_ours))
+    key = f"{transport.name}|{workload}|{metric}"
+    row = rows.setdefault(key, Row(transport.name, workload, metric, goal=goal, goal_on_ours=goal_on_ours))
     if stock is not None:
         row.stock.append(float(stock))
     row.ours.append(float(ours))
@@ -623,7 +623,8 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
 - **B5**: a `sleep` job launched with `poll: 0` by stock async and by `longrun.jobs.run`, side
   by side. 1.5 s before the job ends, utime + stime is read from `/proc/<pid>/stat`: for longrun
   the supervisor (`job.pid` of the result), for stock the `async_wrapper` processes above the
-  job's `sleep` (the watcher and the process that runs the module).
+  job's `sleep` (the watcher and the process that runs the module). `/proc` counts CPU time in
+  clock ticks of {1 / CLOCK_TICKS:g} s.
 
 ## How it is measured
 
