@@ -18,6 +18,7 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import flat_entry, summarize
+from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
@@ -83,7 +84,7 @@ class ActionModule(ActionBase):
         if not isinstance(entry, dict):
             raise AnsibleActionFail(
                 f"{label} must be a dictionary such as {{name: build, ansible.builtin.command: make}}, "
-                f"not {type(entry).__name__}"
+                f"not {type_name(entry)}"
             )
         name = entry.get("name")
         if name is not None:

@@ -19,6 +19,15 @@ _UNIT_SECONDS = (7 * 86400, 86400, 3600, 60, 1)
 _MAX_NESTING = 8
 
 
+def type_name(value: t.Any) -> str:
+    """A type as users know it; Ansible hands plugins tagged subclasses such as _AnsibleTaggedInt."""
+    for kind, name in ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "number"),
+                       (dict, "dictionary"), (list, "list"), (tuple, "list")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
 class SelectionError(ValueError):
     """Bad jobs/older_than input; the message names the problem and the fix."""
 
@@ -40,7 +49,7 @@ def parse_duration(value: t.Any, *, option: str = "older_than") -> float:
         seconds = sum(float(part) * unit for part, unit in zip(match.groups(), _UNIT_SECONDS) if part)
     else:
         raise SelectionError(
-            f"{option} must be a number of seconds or a duration such as 12h or 1d, not {type(value).__name__}"
+            f"{option} must be a number of seconds or a duration such as 12h or 1d, not {type_name(value)}"
         )
     if not math.isfinite(seconds) or seconds < 0:
         raise SelectionError(f"{option} must be 0 or more seconds, got {value!r}")
@@ -58,7 +67,7 @@ def flatten_jobs(jobs: t.Any) -> t.Tuple[t.List[str], int]:
         jobs = [jobs]
     if not isinstance(jobs, (list, tuple)):
         raise SelectionError(
-            f"jobs must be a list of job ids or registered results, not {type(jobs).__name__}: "
+            f"jobs must be a list of job ids or registered results, not {type_name(jobs)}: "
             "write jobs: \"{{ launched }}\" or jobs: [\"{{ launched.ansible_job_id }}\"]"
         )
     jids: t.List[str] = []
@@ -90,8 +99,8 @@ def flatten_jobs(jobs: t.Any) -> t.Tuple[t.List[str], int]:
                 visit(entry, f"{where}[{index}]", depth + 1)
         else:
             raise SelectionError(
-                f"jobs{where} is a {type(item).__name__}: each item must be a job id string, "
-                "a registered async result or a registered loop result"
+                f"jobs{where} is not a job id string, a registered async result or a registered loop result "
+                f"(got {type_name(item)})"
             )
 
     for position, entry in enumerate(jobs):

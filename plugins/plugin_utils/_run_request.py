@@ -12,6 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.mod_args import ModuleArgsParser
 
+from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec
 
 # Builtin modules whose action plugin only runs the module, so running the
@@ -80,7 +81,7 @@ def parse_run_request(
         value = {}
     if not isinstance(value, (str, dict)):
         raise AnsibleActionFail(
-            f"the arguments of {key} must be a string (free form) or a dictionary, not {type(value).__name__}"
+            f"the arguments of {key} must be a string (free form) or a dictionary, not {type_name(value)}"
         )
     try:
         _action, module_args, _delegate = ModuleArgsParser(task_ds={key: value}, collection_list=collection_list).parse(

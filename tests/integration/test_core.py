@@ -160,6 +160,25 @@ BAD_STATUS_ARGS = [
     ({"jid": "j1.2", "wait": "later"}, "wait"),
     ({"mode": "status"}, "jid"),
     ({"jid": "j1.2", "colour": "red"}, "colour"),
+    ({"jobs": "j1.2"}, "jobs must be a list"),
+    ({"jobs": [42]}, "jobs[0] is not a job id string, a registered async result or a registered loop result (got integer)"),
+    ({"jobs": ["../etc"]}, "is not a job id"),
+    ({"jid": "j1.2", "jobs": ["j1.3"]}, "mutually exclusive"),
+    ({"jid": "j1.2", "states": ["failed"]}, "states is only used with mode=list or mode=cleanup"),
+    ({"mode": "cleanup"}, "mode=cleanup needs jid, jobs or a filter"),
+    ({"mode": "list", "older_than": "yesterday"}, "older_than 'yesterday' is not a duration"),
+    ({"mode": "list", "older_than": -1}, "older_than must be 0 or more seconds"),
+    ({"jid": "j1.2", "mode": "kill", "grace": -1}, "grace must be 0 or more"),
+    ({"jid": "j1.2", "mode": "kill", "signal": "STOP"}, "signal"),
+    ({"jobs": ["j1.2"], "return_when": "some"}, "return_when"),
+    ({"mode": "list", "states": ["sleeping"]}, "states"),
+]
+BAD_PARALLEL_ARGS = [
+    ({"jobs": ["sleep 1"]}, "job 1 must be a dictionary"),
+    ({"jobs": [{"name": "x", "ansible.builtin.command": "true", "async": 0}]}, "job 1 (x): async must be 1 or more"),
+    ({"jobs": [{"ansible.builtin.command": "true", "ansible.builtin.shell": "true"}]}, "more than one module"),
+    ({"jobs": [{"name": "y"}]}, "job 1 (y): no module to run"),
+    ({"jobs": [{"ansible.builtin.command": "true"}], "limit": -1}, "limit must be 0 or more"),
 ]
 
 
@@ -170,11 +189,17 @@ def test_bad_input_fails_with_one_clear_line(run_playbook: RunPlaybook) -> None:
         extra_vars={
             "bad_run_args": [case[0] for case in BAD_RUN_ARGS],
             "bad_status_args": [case[0] for case in BAD_STATUS_ARGS],
+            "bad_parallel_args": [case[0] for case in BAD_PARALLEL_ARGS],
         },
     )
     run.assert_ok()
     data = run.load("bad_input.json")
-    cases = list(zip(data["bad_run"]["results"], BAD_RUN_ARGS)) + list(zip(data["bad_status"]["results"], BAD_STATUS_ARGS))
+    cases = (
+        list(zip(data["bad_run"]["results"], BAD_RUN_ARGS))
+        + list(zip(data["bad_status"]["results"], BAD_STATUS_ARGS))
+        + list(zip(data["bad_parallel"]["results"], BAD_PARALLEL_ARGS))
+    )
+    assert len(cases) == len(BAD_RUN_ARGS) + len(BAD_STATUS_ARGS) + len(BAD_PARALLEL_ARGS)
     for result, (args, expected) in cases:
         message = result["msg"]
         assert result["failed"] is True, args

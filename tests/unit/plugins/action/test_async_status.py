@@ -87,7 +87,7 @@ SLEEP = "import time; time.sleep(60)"
         ({"jid": "j1.2", "mode": "restart"}, "value of mode must be one of: status, cleanup, kill, list, got: restart"),
         ({}, "mode=status needs jid or jobs"),
         ({"jid": "j1.2", "jobs": ["j1.3"]}, "parameters are mutually exclusive: jid|jobs"),
-        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not str"),
+        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not string"),
         ({"jobs": ["j1.2", "../x"]}, "jobs[1]: jid '../x' is not a job id"),
         ({"jid": "j1.2", "states": ["failed"]}, "states is only used with mode=list or mode=cleanup"),
         ({"mode": "list", "older_than": "soon"}, "older_than 'soon' is not a duration"),

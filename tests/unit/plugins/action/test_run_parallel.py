@@ -180,7 +180,7 @@ def test_a_shell_job_is_named_after_shell(run_parallel):
 @pytest.mark.parametrize(
     "jobs, message",
     [
-        (["echo hi"], "job 2 must be a dictionary such as {name: build, ansible.builtin.command: make}, not str"),
+        (["echo hi"], "job 2 must be a dictionary such as {name: build, ansible.builtin.command: make}, not string"),
         (
             [{"ansible.builtin.command": "true", "ansible.builtin.ping": {}}],
             "job 2: more than one module was given (ansible.builtin.command, ansible.builtin.ping): each job takes "

@@ -13,6 +13,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._selection import (
     SelectionError,
     flatten_jobs,
     parse_duration,
+    type_name,
 )
 
 FIX_HINT = "such as 30m, 12h, 1d or 1w"
@@ -70,9 +71,9 @@ def test_parse_duration_refuses_text_that_is_not_a_duration(value, problem):
         (-0.5, "older_than must be 0 or more seconds, got -0.5"),
         (True, "not a boolean"),
         (False, "not a boolean"),
-        (None, "not NoneType"),
+        (None, "not null"),
         ([1], "not list"),
-        ({"h": 1}, "not dict"),
+        ({"h": 1}, "not dictionary"),
     ],
 )
 def test_parse_duration_refuses_other_values(value, problem):
@@ -133,7 +134,7 @@ def test_flatten_jobs_refuses_a_non_list(jobs):
     with pytest.raises(SelectionError) as caught:
         flatten_jobs(jobs)
     message = str(caught.value)
-    assert message.startswith(f"jobs must be a list of job ids or registered results, not {type(jobs).__name__}")
+    assert message.startswith(f"jobs must be a list of job ids or registered results, not {type_name(jobs)}")
     assert 'jobs: "{{ launched }}"' in message
 
 
@@ -149,9 +150,9 @@ def test_flatten_jobs_refuses_a_non_list(jobs):
             "is not a job id",
         ),
         ([["j1", ["j2", "x1"]]], "jobs[0][1][1]: ", "is not a job id"),
-        (["j1", 5], "jobs[1] is a int", "each item must be a job id string, a registered async result"),
-        ([None], "jobs[0] is a NoneType", "each item must be a job id string"),
-        ([{"ansible_job_id": 12}], "jobs[0].ansible_job_id is a int", "each item must be a job id string"),
+        (["j1", 5], "jobs[1] is not a job id string", "a registered loop result (got integer)"),
+        ([None], "jobs[0] is not a job id string", "(got null)"),
+        ([{"ansible_job_id": 12}], "jobs[0].ansible_job_id is not a job id string", "(got integer)"),
     ],
     ids=["traversal", "empty", "result", "loop-item", "nested-list", "int", "none", "int-id"],
 )
@@ -176,3 +177,16 @@ def test_flatten_jobs_does_not_change_its_input():
     jobs = [loop, "j2"]
     flatten_jobs(jobs)
     assert jobs == [{"results": [{"ansible_job_id": "j1"}, {"skipped": True}]}, "j2"]
+
+
+class _TaggedInt(int):
+    """Stands for the tagged subclasses (such as _AnsibleTaggedInt) that ansible-core hands to plugins."""
+
+
+@pytest.mark.parametrize(
+    "value, name",
+    [(True, "boolean"), (_TaggedInt(3), "integer"), (1.5, "number"), ("x", "string"), ({}, "dictionary"),
+     ([], "list"), ((), "list"), (None, "null"), (object(), "object")],
+)
+def test_type_name_is_what_users_know(value, name):
+    assert type_name(value) == name

@@ -190,7 +190,7 @@ def request(**params) -> dict:
         ),
         ({"mode": "list", "force": True}, "force is only used with mode=cleanup, not mode=list"),
         ({"jid": "j1/../x"}, "jid 'j1/../x' is not a job id"),
-        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not str"),
+        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not string"),
         ({"jobs": ["j1", {"ansible_job_id": "../x"}]}, "jobs[1].ansible_job_id: jid '../x' is not a job id"),
         ({"mode": "list", "older_than": "soon"}, "older_than 'soon' is not a duration"),
         ({"mode": "cleanup", "older_than": -1}, "older_than must be 0 or more seconds, got -1"),
