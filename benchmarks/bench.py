@@ -22,6 +22,7 @@ the next banner.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import datetime
 import json
 import os
@@ -30,17 +31,30 @@ import pwd
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import types
 import typing as t
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_test_module(name: str) -> types.ModuleType:
+    """A pytest-free module of tests/integration, shared with the test harness instead of copied."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests" / "integration" / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"tests/integration/{name}.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SSHD = _load_test_module("sshd_server")
+HELPERS = _load_test_module("helpers")
 PLAYBOOK_DIR = REPO_ROOT / "benchmarks" / "playbooks"
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "performance.md"
 TARGET_PYTHON = "/usr/bin/python3"
@@ -111,57 +125,19 @@ class SshServer:
     control_path_dir: Path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def generate_key(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "longrun-bench", "-f", str(path)],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
-
-
 def start_sshd(workdir: Path) -> SshServer:
     """Start a private sshd on 127.0.0.1 with generated keys; the system sshd is never touched."""
     if not SSHD_BINARY.exists():
         raise SystemExit(f"{SSHD_BINARY} is missing; run `make sshd-package` first")
-    generate_key(workdir / "host_ed25519")
-    generate_key(workdir / "client_ed25519")
+    SSHD.generate_key(workdir / "host_ed25519")
+    SSHD.generate_key(workdir / "client_ed25519")
     shutil.copyfile(workdir / "client_ed25519.pub", workdir / "authorized_keys")
     control_path_dir = workdir / "cp"
     control_path_dir.mkdir(mode=0o700)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    port = free_port()
-    config = workdir / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                "ListenAddress 127.0.0.1",
-                f"Port {port}",
-                f"HostKey {workdir / 'host_ed25519'}",
-                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
-                f"PidFile {workdir / 'sshd.pid'}",
-                "UsePAM no",
-                "StrictModes no",
-                "PermitRootLogin prohibit-password",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UseDNS no",
-                "PrintMotd no",
-                "PrintLastLog no",
-                "X11Forwarding no",
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
-        )
-    )
+    port = SSHD.free_port()
+    config = SSHD.write_sshd_config(workdir, port)
     with (workdir / "sshd.log").open("wb") as log:
         process = subprocess.Popen(
             [str(SSHD_BINARY), "-D", "-e", "-f", str(config)],
@@ -170,19 +146,11 @@ def start_sshd(workdir: Path) -> SshServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"sshd exited with rc {process.returncode}: {(workdir / 'sshd.log').read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(64).startswith(b"SSH-"):
-                    return SshServer(process, port, workdir / "client_ed25519", control_path_dir)
-        except OSError:
-            pass
-        time.sleep(0.1)
-    stop_process(process)
-    raise SystemExit(f"sshd did not answer on 127.0.0.1:{port}")
+    error = SSHD.wait_for_ssh_banner(process, port, 15)
+    if error is not None:
+        SSHD.stop_process(process)
+        raise SystemExit(f"{error}: {(workdir / 'sshd.log').read_text()}")
+    return SshServer(process, port, workdir / "client_ed25519", control_path_dir)
 
 
 def stop_sshd(server: SshServer) -> None:
@@ -195,20 +163,10 @@ def stop_sshd(server: SshServer) -> None:
             timeout=10,
             check=False,
         )
-    terminate_pids(pids_with_cmdline(str(server.control_path_dir)))
-    children = descendant_pids(server.process.pid)
-    stop_process(server.process)
-    terminate_pids(children)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    HELPERS.terminate_pids(HELPERS.pids_with_cmdline(str(server.control_path_dir)), grace=STOP_GRACE)
+    children = HELPERS.descendant_pids(server.process.pid)
+    SSHD.stop_process(server.process)
+    HELPERS.terminate_pids(children, grace=STOP_GRACE)
 
 
 # ---------------------------------------------------------------- /proc
@@ -244,38 +202,6 @@ def cmdline(pid: int) -> str:
 
 def all_pids() -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
-def pids_with_cmdline(fragment: str) -> list[int]:
-    return [pid for pid in all_pids() if pid != os.getpid() and fragment in cmdline(pid)]
-
-
-def descendant_pids(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid in all_pids():
-        children.setdefault(parent_pid(pid), []).append(pid)
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def terminate_pids(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and any(read_stat(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 # ---------------------------------------------------------------- running playbooks
@@ -504,7 +430,7 @@ def bench_b5(runner: Runner, transport: Transport, rows: dict[str, Row], seconds
     stock = sum(sample for sample in stock_samples if sample is not None) if wrappers else None
     if ours is None:
         raise RuntimeError(f"B5: supervisor pid {our_pid} was gone before the job's end")
-    sleepers = pids_with_cmdline(f"sleep {marker}")
+    sleepers = HELPERS.pids_with_cmdline(f"sleep {marker}")
     deadline = time.monotonic() + 30
     while sleepers and time.monotonic() < deadline and any(read_stat(pid) for pid in sleepers):
         time.sleep(0.2)

@@ -35,7 +35,6 @@ _ENTRY_KEYS = ("name", "async")
 _NAME_LENGTH = 60
 # Payload bytes sent per window; further jobs follow in later windows.
 MAX_QUEUE_BYTES = 8 * 1024 * 1024
-RECONNECT_PAUSE = 1.0
 
 
 @dataclasses.dataclass
@@ -143,7 +142,7 @@ class ActionModule(ActionBase):
                 "more_queued": len(queue) < len(pending),
                 "forget": [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
             }
-            reply = self._window(agent, params, queue, running)
+            reply = self._window(waiter, params, queue)
             removed = bool(reply.get("removed"))
             by_index = {job.index: job for job in queue}
             for item in reply.get("launched", []):
@@ -174,16 +173,14 @@ class ActionModule(ActionBase):
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts)
 
-    def _window(self, agent: TargetAgent, params: dict, queue: t.List[PlannedJob],
-                running: t.Dict[str, PlannedJob]) -> dict:
+    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob]) -> dict:
         """One window on the target; after a lost connection, find out what it launched and carry on."""
         try:
-            reply = agent.request("window", params)
+            reply = waiter.agent.request("window", params)
         except AnsibleConnectionFailure as exc:
             display.warning(f"longrun: lost the connection during a parallel window, recovering: {exc}")
-            time.sleep(RECONNECT_PAUSE)
-            self._connection.close()
-            return self._recover(agent, params, queue)
+            waiter.reconnect()
+            return self._recover(waiter.agent, params, queue)
         if reply.get("failed") and "launched" not in reply:
             raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
         return reply

@@ -59,13 +59,14 @@ class RemoteWaiter:
                 if time.monotonic() >= deadline:
                     raise
                 display.warning(f"longrun: lost the connection while waiting for jobs, retrying: {exc}")
-                self._reconnect()
+                self.reconnect()
                 continue
             if _done(reply, params.get("return_when") or "all") or time.monotonic() >= deadline:
                 return reply
             self._show_progress(reply["jobs"], time.monotonic() - started)
 
-    def _reconnect(self) -> None:
+    def reconnect(self) -> None:
+        """Pause, then close the connection so that the next command opens a new one."""
         time.sleep(RECONNECT_PAUSE)
         try:
             self.agent.action._connection.close()

@@ -20,7 +20,6 @@ import pwd
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,13 @@ if str(INTEGRATION_DIR) not in sys.path:
     sys.path.insert(0, str(INTEGRATION_DIR))
 
 from helpers import descendant_pids, pids_with_cmdline, terminate_pids  # noqa: E402
+from sshd_server import (  # noqa: E402
+    free_port,
+    generate_key,
+    stop_process,
+    wait_for_ssh_banner,
+    write_sshd_config,
+)
 from playbook_run import PlaybookRun, RunPlaybook, tail  # noqa: E402
 
 REPO_ROOT = INTEGRATION_DIR.parents[1]
@@ -82,78 +88,6 @@ class Target:
 
 def current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def generate_key(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "longrun-integration", "-f", str(path)],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
-
-
-def write_sshd_config(workdir: Path, port: int) -> Path:
-    config = workdir / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                "ListenAddress 127.0.0.1",
-                f"Port {port}",
-                f"HostKey {workdir / 'host_ed25519'}",
-                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
-                f"PidFile {workdir / 'sshd.pid'}",
-                "UsePAM no",
-                # The keys live in a pytest tmp dir whose ownership sshd would otherwise reject.
-                "StrictModes no",
-                "PermitRootLogin prohibit-password",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UseDNS no",
-                "PrintMotd no",
-                "PrintLastLog no",
-                "X11Forwarding no",
-                "LogLevel VERBOSE",
-                # Ansible's "smart" transfer tries sftp first; internal-sftp needs no external binary.
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
-        )
-    )
-    return config
-
-
-def wait_for_ssh_banner(process: subprocess.Popen[bytes], port: int, timeout: float) -> str | None:
-    """Return None once sshd answers with a banner, else why it did not."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"sshd exited with rc {process.returncode}"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(64).startswith(b"SSH-"):
-                    return None
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return f"sshd did not answer on 127.0.0.1:{port} within {timeout:g}s"
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def close_ssh_masters(control_path_dir: Path) -> None:
