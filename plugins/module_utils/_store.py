@@ -129,12 +129,11 @@ def read_record(async_dir: str, jid: str) -> JobRecord | None:
     """The job's record, or None when no status file exists. Raises RecordUnreadable."""
     path = record_path(async_dir, jid)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = _read_own_file(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise RecordUnreadable(path, exc.strerror or str(exc)) from exc
+        raise RecordUnreadable(path, _read_problem(exc)) from exc
     if not raw.strip():
         raise RecordUnreadable(path, "it is empty")
     try:
@@ -147,10 +146,23 @@ def read_record(async_dir: str, jid: str) -> JobRecord | None:
         raise RecordUnreadable(path, str(exc)) from exc
 
 
+def _read_own_file(path: str, limit: int = -1) -> bytes:
+    """Read a file in the async dir without following a symlink planted there."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit)
+
+
+def _read_problem(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link, which is never followed; remove it"
+    return exc.strerror or str(exc)
+
+
 def record_signature(async_dir: str, jid: str) -> t.Optional[t.Tuple[int, int, int]]:
     """A cheap fingerprint that changes whenever the record is replaced."""
     try:
-        info = os.stat(record_path(async_dir, jid))
+        info = os.lstat(record_path(async_dir, jid))
     except OSError:
         return None
     return (info.st_ino, info.st_mtime_ns, info.st_size)
@@ -178,8 +190,7 @@ def write_kill_request(async_dir: str, jid: str, *, signal_name: str, grace: int
 def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]:
     """(signal name, grace) from a kill request, or None when there is none or it is malformed."""
     try:
-        with open(side_path(async_dir, jid, ".kill"), "rb") as handle:
-            request = json.loads(handle.read(4096).decode("utf-8"))
+        request = json.loads(_read_own_file(side_path(async_dir, jid, ".kill"), 4096).decode("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(request, dict):
@@ -193,7 +204,7 @@ def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]
 def record_mtime(async_dir: str, jid: str) -> t.Optional[float]:
     """When the record was last written, or None when it is gone."""
     try:
-        return os.stat(record_path(async_dir, jid)).st_mtime
+        return os.lstat(record_path(async_dir, jid)).st_mtime
     except OSError:
         return None
 

@@ -344,26 +344,38 @@ def run_playbook(
 
 
 BECOME_TEST_USER = "longrun-test"
+OTHER_TEST_USER = "longrun-other"
+
+
+def unprivileged_user(name: str) -> t.Iterator[str]:
+    """A user created (and removed) by the session when running as root; an existing one is kept."""
+    try:
+        pwd.getpwnam(name)
+        created = False
+    except KeyError:
+        if os.geteuid() != 0:
+            pytest.skip(f"become tests need root to create the user {name}")
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
+        created = True
+    try:
+        yield name
+    finally:
+        if created:
+            for pid in pids_owned_by(name):
+                terminate_pids([pid], grace=1)
+            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def become_user() -> t.Iterator[str]:
-    """An unprivileged user for become tests, created (and removed) by the session when running as root."""
-    try:
-        pwd.getpwnam(BECOME_TEST_USER)
-        created = False
-    except KeyError:
-        if os.geteuid() != 0:
-            pytest.skip(f"become tests need root to create the user {BECOME_TEST_USER}")
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", BECOME_TEST_USER], check=True)
-        created = True
-    try:
-        yield BECOME_TEST_USER
-    finally:
-        if created:
-            for pid in pids_owned_by(BECOME_TEST_USER):
-                terminate_pids([pid], grace=1)
-            subprocess.run(["userdel", "--remove", BECOME_TEST_USER], check=False, capture_output=True)
+    """The unprivileged user that become tests run jobs as."""
+    yield from unprivileged_user(BECOME_TEST_USER)
+
+
+@pytest.fixture(scope="session")
+def other_user() -> t.Iterator[str]:
+    """A second unprivileged user, who must not see the become user's jobs."""
+    yield from unprivileged_user(OTHER_TEST_USER)
 
 
 def pids_owned_by(user: str) -> list[int]:

@@ -216,12 +216,12 @@ def shared_python() -> str:
     pytest.skip("no system-wide python3 for the become user")
 
 
-def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_user: str) -> None:
+def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_user: str, other_user: str) -> None:
     home = Path(pwd.getpwnam(become_user).pw_dir)
     # The become user cannot enter the test's private dirs: use the default async dir, in its home.
     run = run_playbook(
         "become.yml",
-        extra_vars={"job_user": become_user, "job_user_python": shared_python()},
+        extra_vars={"job_user": become_user, "job_user_python": shared_python(), "other_user": other_user},
         env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async"},
     )
     run.assert_ok()
@@ -233,3 +233,11 @@ def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_use
     record, directory = data["record"]["stat"], data["directory"]["stat"]
     assert (record["pw_name"], record["mode"]) == (become_user, "0600")
     assert (directory["pw_name"], directory["mode"]) == (become_user, "0700")
+    # Another unprivileged user can neither read the record nor get the job from async_status.
+    assert data["other_cat"]["rc"] != 0
+    assert "Permission denied" in data["other_cat"]["stderr"]
+    assert data["other_cat"]["stdout"] == ""
+    other_status = data["other_status"]
+    assert other_status["failed"] is True
+    assert "\n" not in other_status["msg"] and "Traceback" not in other_status["msg"]
+    assert become_user not in other_status.get("stdout", "")

@@ -320,3 +320,28 @@ def test_remove_job_files_removes_a_kill_request(async_dir):
     _store.write_kill_request(async_dir, "j1.1", signal_name="TERM", grace=5)
     assert _store.remove_job_files(async_dir, "j1.1") is True
     assert os.listdir(async_dir) == []
+
+
+def test_read_record_never_follows_a_symlink(async_dir, tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"started": 1, "finished": 1, "rc": 0, "stdout": "secret"}')
+    (Path(async_dir) / "j1.1").symlink_to(outside)
+    with pytest.raises(_store.RecordUnreadable) as caught:
+        _store.read_record(async_dir, "j1.1")
+    assert "symbolic link" in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+def test_kill_request_behind_a_symlink_is_ignored(async_dir, tmp_path):
+    outside = tmp_path / "request.json"
+    outside.write_text('{"signal": "KILL", "grace": 0}')
+    (Path(async_dir) / ".j1.1.kill").symlink_to(outside)
+    assert _store.read_kill_request(async_dir, "j1.1") is None
+
+
+def test_record_mtime_of_a_symlink_is_the_link_own(async_dir, tmp_path):
+    outside = tmp_path / "old"
+    outside.write_text("{}")
+    os.utime(outside, (1_000_000, 1_000_000))
+    (Path(async_dir) / "j1.1").symlink_to(outside)
+    assert _store.record_mtime(async_dir, "j1.1") > 1_000_000
