@@ -37,7 +37,7 @@ PYTEST := $(VENV_BIN)/pytest -p no:cacheprovider
 help:
 	@echo 'Targets:'
 	@echo '  venv            create $(VENV) and install $(REQUIREMENTS)'
-	@echo '  sshd-package    install openssh-server if $(SSHD) is missing (root only)'
+	@echo '  sshd-package    install openssh-server and acl when missing (root only)'
 	@echo '  collection      build the collection and install it under $(BUILD_DIR)/collections'
 	@echo '  demo            run examples/demo.yml against examples/inventory.yml'
 	@echo '  sanity          ansible-test sanity (log: $(BUILD_DIR)/sanity.log)'
@@ -62,16 +62,25 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@touch $@
 
+# openssh-server for the ssh transport, and acl (setfacl) for the become test in which one
+# unprivileged user hands a launch request to another.
 sshd-package:
-	@if [[ -x $(SSHD) ]]; then exit 0; fi; \
+	@missing=(); \
+	[[ -x $(SSHD) ]] || missing+=(openssh-server); \
+	command -v setfacl >/dev/null || missing+=(acl); \
+	if [[ $${#missing[@]} -eq 0 ]]; then exit 0; fi; \
 	if [[ $$(id -u) -ne 0 ]]; then \
-		echo 'sshd-package: $(SSHD) is missing; integration tests need it.' >&2; \
-		echo 'sshd-package: install openssh-server as root (apt-get install openssh-server), then rerun.' >&2; \
-		exit 1; \
+		if [[ ! -x $(SSHD) ]]; then \
+			echo 'sshd-package: $(SSHD) is missing; integration tests need it.' >&2; \
+			echo "sshd-package: install $${missing[*]} as root (apt-get install $${missing[*]}), then rerun." >&2; \
+			exit 1; \
+		fi; \
+		echo 'sshd-package: setfacl is missing, so one become test will be skipped (apt-get install acl).' >&2; \
+		exit 0; \
 	fi; \
-	echo '==> installing openssh-server'; \
+	echo "==> installing $${missing[*]}"; \
 	apt-get update -q; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$${missing[@]}"
 
 collection: venv
 	@rm -rf $(DIST_DIR)

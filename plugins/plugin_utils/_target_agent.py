@@ -46,6 +46,9 @@ AGENT_MODULES = (
 # the remote shell as one argument, which Linux caps at 128 KiB.
 MAX_ARGV_REQUEST = 64 * 1024
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
+REQUEST_FILE = "longrun_request"
+# Seconds a handover dir may wait for the agent before its watcher removes it anyway.
+HANDOVER_DEADLINE = 600
 
 # The importer is duck-typed: subclassing importlib.abc would cost the agent ~20 ms of imports per call.
 _LOADER = r"""
@@ -163,23 +166,33 @@ class TargetAgent:
     def _run_from_file(self, request: str) -> dict:
         """Large requests without stdin: a private dir, the request put there, one command that runs and removes it.
 
-        That is three remote operations. Only a become to an unprivileged user (who cannot
-        read or remove the connection user's files) takes core's longer way, with its
-        permission fixes and a separate removal.
+        That is three remote operations, also when an admin (root) connection becomes an
+        unprivileged user: the dir and the empty request file are then created for that user
+        before the transfer fills the file in place. Only a non-admin connection that becomes
+        another unprivileged user takes core's longer way, with its permission fixes and a
+        separate removal: without ACLs, nothing else hands that user a private file.
         """
         action = self.action
         shell = action._connection._shell
         data = agent_program() + "\n" + request
-        if shell.tmpdir is None and not action._is_become_unprivileged():
-            tmpdir = self._make_private_dir()
-            path = shell.join_path(tmpdir, "longrun_request")
-            action._transfer_data(path, data)
-            command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
-            # The dir goes in the same remote command: no extra round trip for its removal.
-            command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
-            return self._execute(command)
+        if shell.tmpdir is None:
+            tmpdir: t.Optional[str] = None
+            if not action._is_become_unprivileged():
+                tmpdir = self._make_private_dir()
+            else:
+                tmpdir = self._make_handover_dir(
+                    str(action.get_become_option("become_user")),
+                    admin=action._get_remote_user() in action._get_admin_users(),
+                )
+            if tmpdir is not None:
+                path = shell.join_path(tmpdir, REQUEST_FILE)
+                action._transfer_data(path, data)
+                command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
+                # The dir goes in the same remote command: no extra round trip for its removal.
+                command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
+                return self._execute(command)
         tmpdir = shell.tmpdir or action._make_tmp_path()
-        path = shell.join_path(tmpdir, "longrun_request")
+        path = shell.join_path(tmpdir, REQUEST_FILE)
         action._transfer_data(path, data)
         action._fixup_perms2([tmpdir, path], execute=False)
         return self._execute(f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}")
@@ -202,6 +215,47 @@ class TargetAgent:
                 f"(rc={result.get('rc')}): {(result.get('stderr') or '').strip()[-500:] or 'no output'}; "
                 "check remote_tmp (ansible_remote_tmp) and the free space there"
             )
+        return lines[-1].strip()
+
+    def _make_handover_dir(self, user: str, *, admin: bool) -> t.Optional[str]:
+        """Create a private dir and an empty request file that ``user`` can read, in one command.
+
+        The dir is made in a system tmp dir (the connection user's remote_tmp is usually out
+        of the become user's reach), with a random name, 0700, and the file 0600. An admin
+        connection gives both to ``user``. Any other connection grants ``user`` access with
+        POSIX ACLs (setfacl) and leaves a detached watcher that removes the dir once the
+        agent, run as ``user``, has removed the file; ``user`` cannot remove the dir itself.
+        The transfer rewrites the existing file in place, so its owner, mode and ACL stay,
+        whatever the transfer method.
+
+        Returns None when that fails (no usable system tmp dir, chown refused, no setfacl
+        or no ACL support), and the caller falls back to core's way.
+        """
+        system_dirs = self.action.get_shell_option("system_tmpdirs", default=["/var/tmp", "/tmp"]) or ["/tmp"]
+        candidates = " ".join(shlex.quote(str(directory)) for directory in system_dirs)
+        owner = shlex.quote(user)
+        directory = f'"$d/longrun-{secrets.token_hex(8)}"'
+        request = directory[:-1] + f'/{REQUEST_FILE}"'
+        if admin:
+            grant = f"chown {owner} {directory} {request}"
+        else:
+            # Gone after the agent has run, or after HANDOVER_DEADLINE seconds if it never does.
+            watcher = (
+                f"( i=0; while [ -e {request} ] && [ $i -lt {HANDOVER_DEADLINE} ]; do sleep 1; i=$((i+1)); done; "
+                f"rm -rf {directory} ) </dev/null >/dev/null 2>&1 &"
+            )
+            grant = (
+                f"setfacl -m u:{owner}:rwx {directory} && setfacl -m u:{owner}:r {request} && {{ {watcher} }}"
+            )
+        command = (
+            f'umask 77 && for d in {candidates}; do [ -d "$d" ] && [ -w "$d" ] && break; d=; done && '
+            f'[ -n "$d" ] && mkdir {directory} && : > {request} && '
+            f"{{ {grant} || {{ rm -rf {directory}; false; }}; }} && echo {directory}"
+        )
+        result = self.action._low_level_execute_command(command, sudoable=False)
+        lines = (result.get("stdout") or "").strip().splitlines()
+        if result.get("rc") != 0 or not lines or not lines[-1].startswith("/"):
+            return None
         return lines[-1].strip()
 
     def _execute(self, command: str, *, in_data: t.Optional[bytes] = None) -> dict:

@@ -36,7 +36,9 @@ def write_sshd_config(workdir: Path, port: int) -> Path:
                 "ListenAddress 127.0.0.1",
                 f"Port {port}",
                 f"HostKey {workdir / 'host_ed25519'}",
-                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                # sshd reads these as the user logging in: the second lets test users other than the
+                # runner log in with keys placed in their own home.
+                f"AuthorizedKeysFile {workdir / 'authorized_keys'} .ssh/authorized_keys",
                 f"PidFile {workdir / 'sshd.pid'}",
                 "UsePAM no",
                 # The keys live in a temp dir whose ownership sshd would otherwise reject.

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import typing as t
 import stat
 from pathlib import Path
 
 import pytest
-from helpers import pids_with_cmdline
+from helpers import pids_with_cmdline, wait_until
 from playbook_run import RunPlaybook
 
+LOCAL_OPERATION_RE = re.compile(r"^<[^>]+> (?:EXEC|PUT|FETCH) .{0,100}", re.MULTILINE)
+SSH_OPERATION_RE = re.compile(r"^<[^>]+> SSH: EXEC .{0,100}", re.MULTILINE)
 # The stock poller needs about 16.7 s for this job; ours returns when it ends.
 LONG_POLL_BOUND = 9.0
 
@@ -216,15 +223,28 @@ def shared_python() -> str:
     pytest.skip("no system-wide python3 for the become user")
 
 
+def remote_operations(output: str, task_name: str) -> list[str]:
+    """Remote operations of one task in -vvv output."""
+    section = output.split(f"TASK [{task_name}]", 1)[1].split("TASK [", 1)[0]
+    # Over ssh a transfer prints a PUT line and the EXEC line of its sftp process: count the processes.
+    pattern = SSH_OPERATION_RE if SSH_OPERATION_RE.search(section) else LOCAL_OPERATION_RE
+    return pattern.findall(section)
+
+
 def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_user: str, other_user: str) -> None:
     home = Path(pwd.getpwnam(become_user).pw_dir)
     # The become user cannot enter the test's private dirs: use the default async dir, in its home.
     run = run_playbook(
         "become.yml",
         extra_vars={"job_user": become_user, "job_user_python": shared_python(), "other_user": other_user},
-        env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async"},
+        # -vvv shows each remote operation: EXEC and PUT lines (local), one SSH: EXEC per ssh or sftp process.
+        env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async", "ANSIBLE_VERBOSITY": "3", "ANSIBLE_PIPELINING": "0"},
     )
     run.assert_ok()
+    # Root becoming an unprivileged user, without pipelining: a launch is three remote operations
+    # (make the handover dir, transfer the request, run it), against stock's six.
+    operations = remote_operations(run.stdout, "Launch a job as the become user")
+    assert len(operations) == 3, operations
     data = run.load("become.json")
     assert data["launched"]["results_file"].startswith(str(home / ".ansible_async") + "/")
     assert data["waited"]["stdout"] == become_user
@@ -241,3 +261,58 @@ def test_become_user_runs_and_owns_the_job(run_playbook: RunPlaybook, become_use
     assert other_status["failed"] is True
     assert "\n" not in other_status["msg"] and "Traceback" not in other_status["msg"]
     assert become_user not in other_status.get("stdout", "")
+
+
+@pytest.fixture
+def ssh_login_and_password(sshd: t.Any, other_user: str, become_user: str) -> t.Iterator[str]:
+    """Key login over the private sshd for other_user, and a fresh password for become_user (su asks for it)."""
+    home = Path(pwd.getpwnam(other_user).pw_dir)
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(Path(f"{sshd.key_path}.pub").read_text())
+    account = pwd.getpwnam(other_user)
+    for path in (ssh_dir, keys):
+        os.chown(path, account.pw_uid, account.pw_gid)
+    keys.chmod(0o600)
+    # sshd without PAM refuses accounts whose password is locked ("!"); "*" only means no password.
+    subprocess.run(["usermod", "--password", "*", other_user], check=True)
+    password = secrets.token_urlsafe(16)
+    subprocess.run(["chpasswd"], input=f"{become_user}:{password}\n", text=True, check=True)
+    try:
+        yield password
+    finally:
+        keys.unlink()
+        for user in (other_user, become_user):
+            subprocess.run(["usermod", "--lock", user], check=False, capture_output=True)
+
+
+def handover_dirs() -> list[str]:
+    return sorted(name for name in os.listdir("/var/tmp") if name.startswith("longrun-"))
+
+
+@pytest.mark.parametrize("target", ["ssh"], indirect=True)
+@pytest.mark.skipif(shutil.which("setfacl") is None, reason="needs setfacl: make test installs the acl package")
+def test_unprivileged_connection_becoming_another_user_launches_in_three_operations(
+    run_playbook: RunPlaybook, become_user: str, other_user: str, ssh_login_and_password: str
+) -> None:
+    before = handover_dirs()
+    run = run_playbook(
+        "become_nonadmin.yml",
+        extra_vars={
+            "job_user": become_user,
+            "job_user_python": shared_python(),
+            "connection_user": other_user,
+            "job_user_password": ssh_login_and_password,
+        },
+        env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async", "ANSIBLE_VERBOSITY": "3", "ANSIBLE_PIPELINING": "0"},
+    )
+    run.assert_ok()
+    data = run.load("become_nonadmin.json")
+    assert data["waited"]["stdout"] == become_user
+    assert data["waited"]["job"]["state"] == "succeeded"
+    # The request is handed over with ACLs in a private dir: make it, transfer, run (stock: six operations).
+    operations = remote_operations(run.stdout, "Launch a job as the become user")
+    assert len(operations) == 3, operations
+    # The connection user's watcher removes the handover dir once the agent has used it.
+    wait_until(lambda: handover_dirs() == before, timeout=5, message="the handover dir is removed")

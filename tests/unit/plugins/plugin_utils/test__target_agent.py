@@ -9,9 +9,13 @@ import ast
 import base64
 import json
 import os
+import pwd
 import shlex
+import shutil
+import stat
 import subprocess
 import sys
+import time
 import typing as t
 import zlib
 from pathlib import Path
@@ -424,23 +428,141 @@ def test_large_requests_with_become_take_three_operations(agent, remote_commands
     assert os.listdir(remote_tmp) == []
 
 
-def test_large_requests_with_unprivileged_become_take_cores_way(
-    agent, remote_commands, connection, play_context, remote_tmp, async_dir, monkeypatch
+def test_large_requests_with_unprivileged_become_and_no_handover_take_cores_way(
+    agent, remote_commands, connection, play_context, remote_tmp, async_dir, monkeypatch, tmp_path
 ):
     play_context.become = True
     # Core decides who is unprivileged from the become plugin; only its answer matters here.
     monkeypatch.setattr(agent.action, "_is_become_unprivileged", lambda: True)
+    monkeypatch.setattr(agent.action, "_get_remote_user", lambda: "not-an-admin")
+    monkeypatch.setattr(agent.action, "get_become_option", lambda name: pwd.getpwuid(os.geteuid()).pw_name)
+    real_option = agent.action.get_shell_option
+    # No system tmp dir to hand the request over in: core's tmp dir and permission fixes take over.
+    monkeypatch.setattr(
+        agent.action,
+        "get_shell_option",
+        lambda name, default=None: (
+            [str(tmp_path / "missing")] if name == "system_tmpdirs" else real_option(name, default)
+        ),
+    )
     monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
     reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
 
     assert reply["jobs"] == []
-    _make_tmp, run = remote_commands.calls
+    _handover, _make_tmp, run = remote_commands.calls
     assert "rm -rf" not in run["cmd"]
     tmpdir = connection._shell.tmpdir
     assert os.listdir(tmpdir) == ["longrun_request"]
     agent.action.cleanup()
     assert os.listdir(remote_tmp) == []
+
+
+@pytest.fixture
+def admin_becomes_unprivileged(agent, play_context, tmp_path, monkeypatch):
+    """An admin connection becoming an unprivileged user; system_tmpdirs point at a scratch dir."""
+    play_context.become = True
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    real_option = agent.action.get_shell_option
+
+    def shell_option(name, default=None):
+        if name == "system_tmpdirs":
+            return [str(tmp_path / "missing"), str(system_tmp)]
+        return real_option(name, default=default)
+
+    monkeypatch.setattr(agent.action, "get_shell_option", shell_option)
+    monkeypatch.setattr(agent.action, "_is_become_unprivileged", lambda: True)
+    monkeypatch.setattr(agent.action, "_get_remote_user", lambda: "root")
+    monkeypatch.setattr(agent.action, "_get_admin_users", lambda: ["root"])
+    # chown to the user running the tests always succeeds, root or not.
+    monkeypatch.setattr(agent.action, "get_become_option", lambda name: pwd.getpwuid(os.geteuid()).pw_name)
+    return system_tmp
+
+
+def spy_on_transfers(agent, monkeypatch, inspect) -> list:
+    """(path, inspect(path)) of each transfer, taken just before the transfer writes the file."""
+    seen = []
+    real_transfer = agent.action._transfer_data
+
+    def spy(path, data):
+        seen.append((path, inspect(path)))
+        return real_transfer(path, data)
+
+    monkeypatch.setattr(agent.action, "_transfer_data", spy)
+    return seen
+
+
+def test_large_requests_from_an_admin_to_an_unprivileged_user_take_three_operations(
+    agent, remote_commands, connection, admin_becomes_unprivileged, async_dir, monkeypatch
+):
+    # The file is there before the transfer, private, so the transfer only fills it in.
+    transfers = spy_on_transfers(
+        agent, monkeypatch, lambda path: os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode)
+    )
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply["jobs"] == []
+    make_dir, run = remote_commands.calls
+    assert make_dir["sudoable"] is False
+    assert "chown " in make_dir["cmd"]
+    [(path, mode)] = transfers
+    assert os.path.dirname(os.path.dirname(path)) == str(admin_becomes_unprivileged)
+    assert mode == 0o600
+    assert shlex.quote(path) in run["cmd"]
+    assert "; rc=$?; rm -rf " in run["cmd"]
+    assert os.listdir(admin_becomes_unprivileged) == []
+    assert connection._shell.tmpdir is None
+
+
+@pytest.mark.skipif(shutil.which("setfacl") is None, reason="needs setfacl (Debian package acl)")
+def test_large_requests_from_a_non_admin_to_an_unprivileged_user_use_acls(
+    agent, remote_commands, connection, admin_becomes_unprivileged, async_dir, monkeypatch
+):
+    monkeypatch.setattr(agent.action, "_get_remote_user", lambda: "not-an-admin")
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    transfers = spy_on_transfers(
+        agent, monkeypatch, lambda path: subprocess.run(["getfacl", "-cp", path], capture_output=True, text=True).stdout
+    )
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply["jobs"] == []
+    make_dir, run = remote_commands.calls
+    assert make_dir["sudoable"] is False
+    assert "setfacl" in make_dir["cmd"] and "chown" not in make_dir["cmd"]
+    [(_path, acl)] = transfers
+    assert f"user:{user}:r--" in acl.splitlines()
+    assert "other::---" in acl.splitlines()
+    assert "; rc=$?; rm -rf " in run["cmd"]
+    # The watcher that would remove the dir for an unprivileged become user has nothing left to do.
+    assert wait_until_empty(admin_becomes_unprivileged)
+    assert connection._shell.tmpdir is None
+
+
+def wait_until_empty(directory, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while os.listdir(directory):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_handover_dir_that_cannot_be_made_falls_back_to_cores_way(
+    agent, remote_commands, connection, admin_becomes_unprivileged, async_dir, monkeypatch
+):
+    monkeypatch.setattr(agent.action, "get_become_option", lambda name: "no-such-user-longrun")
+    monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
+
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+
+    assert reply["jobs"] == []
+    assert len(remote_commands.calls) == 3
+    # The failed attempt left nothing behind.
+    assert os.listdir(admin_becomes_unprivileged) == []
+    agent.action.cleanup()
 
 
 def test_a_private_dir_that_cannot_be_made_fails_with_advice(agent, remote_commands, connection, async_dir, monkeypatch):
