@@ -28,13 +28,16 @@ def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
     if record.state != _record.RUNNING:
         return record
     reason, detail = lost_reason
+    if reason == _record.REASON_SUPERVISOR_GONE and _store.is_file_system_full(async_dir):
+        detail += f"; the file system of {async_dir} is full, so it could not record one: free space there"
     record.state, record.reason = _record.LOST, reason
     record.msg = f"job {jid} was lost: {detail}"
     record.ended_at = None
     record.result = {"failed": True, "msg": record.msg}
     try:
-        # Persisting it lets stock async_status see the end too.
-        _store.write_record(async_dir, record)
+        # Persisting it lets stock async_status see the end too. The file keeps its age:
+        # list and cleanup filter on it, and finding the loss is not the job's end.
+        _store.write_record(async_dir, record, keep_age=True)
     except _store.StoreError:
         pass
     return record

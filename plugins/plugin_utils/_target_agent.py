@@ -32,6 +32,7 @@ AGENT_MODULES = (
     "_store",
     "_proc",
     "_supervisor",
+    "_module_output",
     "_dirwatch",
     "_status",
     "_specs",

@@ -25,28 +25,6 @@ def read_raw(async_dir: str, jid: str = JID) -> dict:
         return json.load(handle)
 
 
-@pytest.mark.parametrize(
-    "output, expected",
-    [
-        (b'{"changed": false, "x": 1}', {"changed": False, "x": 1}),
-        (b'noise\nmore noise\n{"changed": false}\n', {"changed": False}),
-        (b'loading {plugins}\n{"x": {"y": 1}}\n', {"x": {"y": 1}}),
-        (b'{"x": 1}\ntrailing noise\n', {"x": 1}),
-    ],
-)
-def test_parse_module_output_finds_the_json(output, expected):
-    assert _supervisor.parse_module_output(output) == expected
-
-
-@pytest.mark.parametrize("output", [b"", b"garbage", b"{not json}", b"[1, 2]", b"} {", b"\xff\xfe"])
-def test_parse_module_output_of_garbage_is_none(output):
-    assert _supervisor.parse_module_output(output) is None
-
-
-def test_parse_module_output_ignores_trailing_noise_with_braces():
-    assert _supervisor.parse_module_output(b'{"changed": false}\nwarning: {x} was ignored\n') == {"changed": False}
-
-
 def test_tail_text_caps_at_the_end():
     assert _supervisor.tail_text(b"abc") == "abc"
     data = b"a" * 10 + b"b" * _supervisor.TAIL_BYTES
