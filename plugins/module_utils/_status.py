@@ -28,8 +28,9 @@ def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
     if record.state != _record.RUNNING:
         return record
     reason, detail = lost_reason
-    if reason == _record.REASON_SUPERVISOR_GONE and _store.is_file_system_full(async_dir):
-        detail += f"; the file system of {async_dir} is full, so it could not record one: free space there"
+    problem = _store.file_system_problem(async_dir) if reason == _record.REASON_SUPERVISOR_GONE else None
+    if problem:
+        detail += f"; it likely could not, because the file system of {async_dir} {problem}"
     record.state, record.reason = _record.LOST, reason
     record.msg = f"job {jid} was lost: {detail}"
     record.ended_at = None

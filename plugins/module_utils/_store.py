@@ -65,12 +65,17 @@ def ensure_async_dir(path: str) -> str:
         if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != DIR_MODE:
             os.chmod(path, DIR_MODE)
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise StoreError(
+                f"the async dir {path} is on a read-only file system: "
+                "set ansible_async_dir to a directory on a writable one"
+            ) from exc
         raise StoreError(
             f"the async dir {path} cannot be created or used ({exc.strerror or exc}): "
             "make it writable by the job's user or set ansible_async_dir to another directory"
         ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
-        if _read_only(path):
+        if file_system_problem(path) == READ_ONLY:
             raise StoreError(
                 f"the async dir {path} is on a read-only file system: "
                 "set ansible_async_dir to a directory on a writable one"
@@ -82,22 +87,23 @@ def ensure_async_dir(path: str) -> str:
     return path
 
 
-def _read_only(path: str) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+READ_ONLY = "is read-only (make it writable)"
+FULL = "is full (free space there)"
 
 
-def is_file_system_full(async_dir: str) -> bool:
-    """True when the async dir's file system has no space left for the job's user."""
+def file_system_problem(async_dir: str) -> t.Optional[str]:
+    """Why the async dir's file system takes no writes (READ_ONLY, FULL), or None."""
     try:
         info = os.statvfs(async_dir)
     except OSError:
-        return False
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return READ_ONLY
     free_blocks = info.f_bfree if os.geteuid() == 0 else info.f_bavail
     # Some file systems (btrfs) report no inode counts at all.
-    return free_blocks == 0 or (info.f_files > 0 and info.f_favail == 0)
+    if free_blocks == 0 or (info.f_files > 0 and info.f_favail == 0):
+        return FULL
+    return None
 
 
 def record_path(async_dir: str, jid: str) -> str:
@@ -149,7 +155,9 @@ def _replace_file(async_dir: str, jid: str, path: str, chunks: t.Iterable[bytes]
     except OSError as exc:
         if temp_path is not None:
             _unlink_quietly(temp_path)
-        problem = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        problem = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"}.get(
+            exc.errno or 0, exc.strerror or str(exc)
+        )
         raise StoreError(
             f"cannot write the {what} {path}: {problem}; free space or set ansible_async_dir elsewhere"
         ) from exc
