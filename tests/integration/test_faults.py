@@ -47,7 +47,9 @@ def mount_tmpfs(tmp_path: Path) -> t.Iterator[t.Callable[..., Path]]:
         point = tmp_path / name
         point.mkdir()
         options = f"size={size},mode=0755" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the disk-full tests need one")
         mounted.append(point)
@@ -55,8 +57,8 @@ def mount_tmpfs(tmp_path: Path) -> t.Iterator[t.Callable[..., Path]]:
 
     yield mount
     for point in reversed(mounted):
-        if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(point)], capture_output=True)
+        if subprocess.run(["umount", str(point)], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
 def fill(directory: Path) -> Path:
@@ -173,7 +175,7 @@ def _rewrite_until_stopped(async_dir: str, jid: str, stop: t.Any, writes: t.Any)
 def _read_statuses(async_dir: str, jid: str, count: int) -> list[tuple[str, int]]:
     """Status requests as the agent serves them: (state, length of stdout) for each."""
     seen = []
-    for _ in range(count):
+    for _read in range(count):
         reply = _agent.serve({"op": "status", "params": {"jid": jid, "_async_dir": async_dir}})
         job = reply["jobs"][0]
         result = job["result"] or {}
@@ -204,7 +206,7 @@ def test_reads_racing_a_writer_never_see_a_partial_record(async_dir: Path) -> No
     expected_stdout = len(_running_and_ended(jid)[1].result["stdout"])
     assert set(seen) <= {("running", 0), ("succeeded", expected_stdout)}, set(seen) - {("running", 0), ("succeeded", expected_stdout)}
     # Both versions were read: the reads really raced the rewrites.
-    assert {state for state, _ in seen} == {"running", "succeeded"}
+    assert {entry[0] for entry in seen} == {"running", "succeeded"}
     assert writes.value > 10
     assert [name for name in os.listdir(async_dir) if name != jid] == []
 

@@ -92,13 +92,13 @@ def _random_value(rng: random.Random, depth: int = 0):
     if kind == 1:
         return rng.random() * 1e5
     if kind == 2:
-        return "".join(rng.choice('ab"\\\n\té\u2028\x01/') for _ in range(rng.randint(0, 30)))
+        return "".join(rng.choice('ab"\\\n\té\u2028\x01/') for _char in range(rng.randint(0, 30)))
     if kind == 3:
         return rng.choice([True, False, None])
     if kind == 4:
         return "x" * rng.randint(0, 3000)
     if kind in (5, 6):
-        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+        return [_random_value(rng, depth + 1) for _item in range(rng.randint(0, 4))]
     return {str(i) + rng.choice(["", "é", '"']): _random_value(rng, depth + 1) for i in range(rng.randint(0, 4))}
 
 
@@ -121,7 +121,7 @@ def _as_json_reads_it(output: bytes):
 def test_random_documents_and_their_corruptions_agree_with_json(tmp_path, monkeypatch):
     monkeypatch.setattr(_module_output, "CHUNK_BYTES", 7)
     rng = random.Random(4242)
-    for _ in range(150):
+    for _case in range(150):
         document = {str(i): _random_value(rng) for i in range(rng.randint(0, 4))}
         text = json.dumps(document, ensure_ascii=rng.choice([True, False])).encode("utf-8")
         assert copied(tmp_path, b"noise {\n" + text + b"\nmore") == document

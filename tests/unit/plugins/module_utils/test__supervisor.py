@@ -340,13 +340,16 @@ def small_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs to fill needs root")
     point = tmp_path / "small"
     point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True).returncode:
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True, check=False
+    )
+    if mounted.returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield point
     finally:
-        if subprocess.run(["umount", str(point)], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", str(point)], capture_output=True)
+        if subprocess.run(["umount", str(point)], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
 FILL_THE_DISK = """
