@@ -42,9 +42,11 @@ REASON_SUPERVISOR_GONE = "supervisor_gone"
 REASON_HOST_REBOOTED = "host_rebooted"
 REASON_NO_RECORD = "no_record"
 REASON_BAD_RECORD = "bad_record"
+# The job ended but its result could not be written (typically a full disk).
+REASON_RESULT_NOT_SAVED = "result_not_saved"
 
 # Keys that the record adds around a module result; never part of the result.
-_ENVELOPE_KEYS = frozenset((META_KEY, "ansible_job_id", "started", "finished", "results_file"))
+ENVELOPE_KEYS = frozenset((META_KEY, "ansible_job_id", "started", "finished", "results_file"))
 
 # Jids as produced by longrun and by stock ansible-core: "j" plus digits, an
 # optional ".pid" suffix; older cores wrote plain digits.
@@ -114,6 +116,8 @@ class JobRecord:
     msg: t.Optional[str] = None
     signal: t.Optional[str] = None
     exit_code: t.Optional[int] = None
+    # The supervisor's peak resident set size in KiB, measured as it wrote the end.
+    supervisor_max_rss: t.Optional[int] = None
     result: t.Optional[dict] = None
     origin: str = "longrun"
 
@@ -190,7 +194,9 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
     return _stock_record(jid, document)
 
 
-_INT_FIELDS = ("pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code")
+_INT_FIELDS = (
+    "pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code", "supervisor_max_rss",
+)
 _TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]
@@ -210,7 +216,7 @@ def _longrun_record(jid: str, document: dict, meta: t.Any) -> JobRecord:
         values[name] = value
     record = JobRecord(jid=jid, **values)
     if record.state != RUNNING:
-        record.result = {k: v for k, v in document.items() if k not in _ENVELOPE_KEYS}
+        record.result = {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
     return record
 
 
@@ -218,7 +224,7 @@ def _stock_record(jid: str, document: dict) -> JobRecord:
     """Stock async_wrapper records: running while 'started' is present, else the result."""
     if "started" in document and not document.get("finished"):
         return JobRecord(jid=jid, state=RUNNING, origin="stock")
-    result = {k: v for k, v in document.items() if k not in _ENVELOPE_KEYS}
+    result = {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
     record = JobRecord(jid=jid, state=SUCCEEDED, result=result, origin="stock")
     if not result.get("failed"):
         return record

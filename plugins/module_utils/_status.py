@@ -28,13 +28,17 @@ def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
     if record.state != _record.RUNNING:
         return record
     reason, detail = lost_reason
+    problem = _store.file_system_problem(async_dir) if reason == _record.REASON_SUPERVISOR_GONE else None
+    if problem:
+        detail += f"; it likely could not, because the file system of {async_dir} {problem}"
     record.state, record.reason = _record.LOST, reason
     record.msg = f"job {jid} was lost: {detail}"
     record.ended_at = None
     record.result = {"failed": True, "msg": record.msg}
     try:
-        # Persisting it lets stock async_status see the end too.
-        _store.write_record(async_dir, record)
+        # Persisting it lets stock async_status see the end too. The file keeps its age:
+        # list and cleanup filter on it, and finding the loss is not the job's end.
+        _store.write_record(async_dir, record, keep_age=True)
     except _store.StoreError:
         pass
     return record

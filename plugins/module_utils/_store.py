@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 import typing as t
@@ -29,6 +30,8 @@ FILE_MODE = 0o600
 # Side files of a job: captured output, for non-Python modules the payload,
 # and the kill request that mode=kill leaves for the supervisor.
 SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill")
+# The job's private work dir, whose tmp/ is its TMPDIR; removed when the job ends.
+WORK_SUFFIX = ".work"
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -62,16 +65,45 @@ def ensure_async_dir(path: str) -> str:
         if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != DIR_MODE:
             os.chmod(path, DIR_MODE)
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise StoreError(
+                f"the async dir {path} is on a read-only file system: "
+                "set ansible_async_dir to a directory on a writable one"
+            ) from exc
         raise StoreError(
             f"the async dir {path} cannot be created or used ({exc.strerror or exc}): "
             "make it writable by the job's user or set ansible_async_dir to another directory"
         ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
+        if file_system_problem(path) == READ_ONLY:
+            raise StoreError(
+                f"the async dir {path} is on a read-only file system: "
+                "set ansible_async_dir to a directory on a writable one"
+            )
         raise StoreError(
             f"the async dir {path} is not writable by uid {os.geteuid()}: "
             "fix its ownership or set ansible_async_dir to another directory"
         )
     return path
+
+
+READ_ONLY = "is read-only (make it writable)"
+FULL = "is full (free space there)"
+
+
+def file_system_problem(async_dir: str) -> t.Optional[str]:
+    """Why the async dir's file system takes no writes (READ_ONLY, FULL), or None."""
+    try:
+        info = os.statvfs(async_dir)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return READ_ONLY
+    free_blocks = info.f_bfree if os.geteuid() == 0 else info.f_bavail
+    # Some file systems (btrfs) report no inode counts at all.
+    if free_blocks == 0 or (info.f_files > 0 and info.f_favail == 0):
+        return FULL
+    return None
 
 
 def record_path(async_dir: str, jid: str) -> str:
@@ -90,20 +122,32 @@ def write_document(async_dir: str, jid: str, document: dict) -> str:
     A failed write removes its temp file and leaves any earlier record intact.
     """
     path = record_path(async_dir, jid)
-    _replace_file(async_dir, jid, path, json.dumps(document, sort_keys=True).encode("utf-8"), what="status file")
+    _replace_file(async_dir, jid, path, [json.dumps(document, sort_keys=True).encode("utf-8")], what="status file")
     return path
 
 
-def _replace_file(async_dir: str, jid: str, path: str, data: bytes, *, what: str) -> None:
+def write_document_chunks(async_dir: str, jid: str, chunks: t.Iterable[bytes]) -> str:
+    """Atomically replace a job's status file with a document given piece by piece.
+
+    The supervisor streams large module results this way, so that its memory
+    does not grow with them. The pieces must form one JSON object.
+    """
+    path = record_path(async_dir, jid)
+    _replace_file(async_dir, jid, path, chunks, what="status file")
+    return path
+
+
+def _replace_file(async_dir: str, jid: str, path: str, chunks: t.Iterable[bytes], *, what: str) -> None:
     temp_path = None
     try:
         fd, temp_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{jid}-", dir=async_dir)
         try:
             os.fchmod(fd, FILE_MODE)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for data in chunks:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -111,7 +155,9 @@ def _replace_file(async_dir: str, jid: str, path: str, data: bytes, *, what: str
     except OSError as exc:
         if temp_path is not None:
             _unlink_quietly(temp_path)
-        problem = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        problem = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"}.get(
+            exc.errno or 0, exc.strerror or str(exc)
+        )
         raise StoreError(
             f"cannot write the {what} {path}: {problem}; free space or set ansible_async_dir elsewhere"
         ) from exc
@@ -121,8 +167,22 @@ def _replace_file(async_dir: str, jid: str, path: str, data: bytes, *, what: str
         raise
 
 
-def write_record(async_dir: str, record: JobRecord) -> str:
-    return write_document(async_dir, record.jid, record.to_document(record_path(async_dir, record.jid)))
+def write_record(async_dir: str, record: JobRecord, *, keep_age: bool = False) -> str:
+    """Write the record; keep_age keeps the file's mtime, the age that list and cleanup filter on."""
+    path = record_path(async_dir, record.jid)
+    previous = None
+    if keep_age:
+        try:
+            previous = os.stat(path)
+        except OSError:
+            pass
+    write_document(async_dir, record.jid, record.to_document(path))
+    if previous is not None:
+        try:
+            os.utime(path, ns=(previous.st_atime_ns, previous.st_mtime_ns))
+        except OSError:
+            pass
+    return path
 
 
 def read_record(async_dir: str, jid: str) -> JobRecord | None:
@@ -173,7 +233,27 @@ def remove_job_files(async_dir: str, jid: str) -> bool:
     existed = _unlink_quietly(record_path(async_dir, jid))
     for suffix in SIDE_SUFFIXES:
         _unlink_quietly(side_path(async_dir, jid, suffix))
+    remove_work_dir(async_dir, jid)
     return existed
+
+
+def work_dir_path(async_dir: str, jid: str) -> str:
+    return os.path.join(async_dir, "." + validate_jid(jid) + WORK_SUFFIX)
+
+
+def create_work_dir(async_dir: str, jid: str) -> str:
+    """Create the job's private work dir; returns its tmp dir, the job's TMPDIR."""
+    work_dir = work_dir_path(async_dir, jid)
+    remove_work_dir(async_dir, jid)
+    temp_dir = os.path.join(work_dir, "tmp")
+    os.mkdir(work_dir, DIR_MODE)
+    os.mkdir(temp_dir, DIR_MODE)
+    return temp_dir
+
+
+def remove_work_dir(async_dir: str, jid: str) -> None:
+    """Remove the job's work dir and whatever the job left in it (symlinks are not followed)."""
+    shutil.rmtree(work_dir_path(async_dir, jid), ignore_errors=True)
 
 
 def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
@@ -184,7 +264,7 @@ def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
 def write_kill_request(async_dir: str, jid: str, *, signal_name: str, grace: int) -> None:
     """Tell the job's supervisor how to kill (it reads this when signalled)."""
     data = json.dumps({"signal": signal_name, "grace": grace}).encode("utf-8")
-    _replace_file(async_dir, jid, side_path(async_dir, jid, ".kill"), data, what="kill request")
+    _replace_file(async_dir, jid, side_path(async_dir, jid, ".kill"), [data], what="kill request")
 
 
 def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]:

@@ -19,15 +19,16 @@ import dataclasses
 import datetime
 import json
 import os
-import re
+import resource
 import select
 import shlex
 import signal
 import subprocess
+import sys
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils import _module_output, _proc, _record, _store
 
 READY = b"ready\n"
 _REPORT_TIMEOUT = 60.0
@@ -35,6 +36,9 @@ _REPORT_TIMEOUT = 60.0
 TAIL_BYTES = 4096
 # Signals that ask the supervisor to end the job: recorded as killed.
 KILL_REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# Result keys the supervisor decodes; everything else is copied into the record unread.
+_NORMALIZED_KEYS = ("warnings", "deprecations")
+_SUMMARY_KEYS = ("failed", "msg", "rc") + _NORMALIZED_KEYS
 
 
 class LaunchError(Exception):
@@ -180,6 +184,8 @@ class Supervisor:
         spec = self.spec
         stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
         stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
+        # A private TMPDIR, removed when the job ends: a job killed at its limit leaves nothing in the system tmp.
+        environment = dict(os.environ, TMPDIR=_store.create_work_dir(spec.async_dir, spec.jid))
         command = shlex.split(spec.interpreter)
         stdin_data: t.Optional[bytes] = spec.payload
         if spec.style != "new":
@@ -196,6 +202,7 @@ class Supervisor:
                 stderr=stderr_fd,
                 start_new_session=True,
                 preexec_fn=_unblock_signals,
+                env=environment,
             )
         except OSError as exc:
             raise LaunchError(
@@ -274,8 +281,9 @@ class Supervisor:
     def _record_end(self, ending: str) -> None:
         record = self.record
         jid = self.spec.jid
+        output: t.Optional[_module_output.ModuleResult] = None
         if ending == "exited":
-            self._interpret_exit()
+            output = self._interpret_exit()
         else:
             first_signal, grace = self._kill_settings(ending)
             first_name = _proc.signal_name(first_signal)
@@ -293,28 +301,71 @@ class Supervisor:
                 record.msg = f"job {jid} was killed on request with {first_name}{escalation}"
             record.result = {"failed": True, "msg": record.msg, "changed": True}
         record.ended_at = _record.format_time(_record.utc_now())
-        _store.write_record(self.spec.async_dir, record)
-        _store.remove_side_files(self.spec.async_dir, jid, *_store.SIDE_SUFFIXES)
+        # Only the module's stdout is still needed, and only when its result is copied from there:
+        # whoever sees the end record sees no other files of the job.
+        _store.remove_work_dir(self.spec.async_dir, jid)
+        _store.remove_side_files(
+            self.spec.async_dir, jid, *(suffix for suffix in _store.SIDE_SUFFIXES if output is None or suffix != ".stdout")
+        )
+        try:
+            if output is None:
+                record.supervisor_max_rss = peak_rss_kib()
+                _store.write_record(self.spec.async_dir, record)
+            else:
+                _store.write_document_chunks(self.spec.async_dir, jid, self._document_chunks(output))
+        except (_store.StoreError, ValueError) as exc:
+            # The captured output may be what filled the disk: free it before the short record.
+            _store.remove_side_files(self.spec.async_dir, jid, ".stdout")
+            self._record_unsaved_result(exc)
+        finally:
+            _store.remove_side_files(self.spec.async_dir, jid, ".stdout")
 
-    def _interpret_exit(self) -> None:
+    def _document_chunks(self, output: _module_output.ModuleResult) -> t.Iterator[bytes]:
+        """The ended record: the module's members copied from its output, then ours."""
+        yield b"{"
+        copied = False
+        for chunk in output.member_chunks(skip=_record.ENVELOPE_KEYS | set(self.record.result or {})):
+            copied = True
+            yield chunk
+        # Measured here, after the copy, so that the figure covers it.
+        self.record.supervisor_max_rss = peak_rss_kib()
+        path = _store.record_path(self.spec.async_dir, self.spec.jid)
+        envelope = json.dumps(self.record.to_document(path), sort_keys=True).encode("utf-8")
+        yield (b", " if copied else b"") + envelope[1:-1] + b"}"
+
+    def _record_unsaved_result(self, problem: Exception) -> None:
+        """Replace the end that could not be written with a short one that says so."""
+        record = self.record
+        if record.state == _record.SUCCEEDED:
+            record.state, record.reason = _record.FAILED, _record.REASON_RESULT_NOT_SAVED
+            record.msg = f"job {self.spec.jid} succeeded, but its result could not be saved: {problem}"
+        else:
+            record.msg = f"{record.msg}; its result could not be saved: {problem}"
+        record.result = {"failed": True, "msg": record.msg}
+        if record.exit_code is not None:
+            record.result["rc"] = record.exit_code
+        record.supervisor_max_rss = peak_rss_kib()
+        _store.write_record(self.spec.async_dir, record)
+
+    def _interpret_exit(self) -> t.Optional[_module_output.ModuleResult]:
+        """Set the state from the module's exit; returns its JSON result, which is not loaded, when it gave one."""
         record = self.record
         jid = self.spec.jid
         status = self.job_status if self.job_status is not None else 0
-        stdout = self._read_side(".stdout")
-        stderr = self._read_side(".stderr")
-        result = parse_module_output(stdout)
         if os.WIFSIGNALED(status):
             record.signal = _proc.signal_name(os.WTERMSIG(status))
         else:
             record.exit_code = os.WEXITSTATUS(status)
-        if result is not None and not os.WIFSIGNALED(status):
-            record.result = normalize_result(result)
-            if record.result.get("failed"):
+        output = None if record.signal else self._find_result()
+        if output is not None:
+            summary = output[1]
+            record.result = normalize_result({key: summary[key] for key in _NORMALIZED_KEYS if key in summary})
+            if summary.get("failed"):
                 record.state, record.reason = _record.FAILED, _record.REASON_MODULE_FAILED
-                record.msg = _record.failure_sentence(jid, record.result)
+                record.msg = _record.failure_sentence(jid, summary)
             else:
                 record.state = _record.SUCCEEDED
-            return
+            return output[0]
         record.state, record.reason = _record.FAILED, _record.REASON_MODULE_CRASHED
         if record.signal:
             how = f"the module process was killed by {record.signal}"
@@ -326,31 +377,36 @@ class Supervisor:
         record.result = {
             "failed": True,
             "msg": record.msg,
-            "module_stdout": tail_text(stdout),
-            "module_stderr": tail_text(stderr),
+            "module_stdout": tail_text(self._read_tail(".stdout")),
+            "module_stderr": tail_text(self._read_tail(".stderr")),
             "rc": record.exit_code if record.exit_code is not None else -1,
         }
+        return None
 
-    def _read_side(self, suffix: str) -> bytes:
+    def _find_result(self) -> t.Optional[t.Tuple[_module_output.ModuleResult, t.Dict[str, t.Any]]]:
+        path = _store.side_path(self.spec.async_dir, self.spec.jid, ".stdout")
+        try:
+            output = _module_output.find_result(path)
+            if output is None:
+                return None
+            return output, output.small_values(_SUMMARY_KEYS)
+        except (OSError, ValueError):
+            return None
+
+    def _read_tail(self, suffix: str) -> bytes:
         try:
             with open(_store.side_path(self.spec.async_dir, self.spec.jid, suffix), "rb") as handle:
-                return handle.read()
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - TAIL_BYTES))
+                return handle.read(TAIL_BYTES)
         except OSError:
             return b""
 
 
-def parse_module_output(output: bytes) -> t.Optional[dict]:
-    """The first JSON object a module printed at the start of a line, ignoring noise around it."""
-    text = output.decode("utf-8", "surrogateescape")
-    decoder = json.JSONDecoder()
-    for line_start in re.finditer(r"^\{", text, re.MULTILINE):
-        try:
-            value = decoder.raw_decode(text, line_start.start())[0]
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
+def peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB (macOS reports bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
 
 
 def normalize_result(result: dict) -> dict:

@@ -381,7 +381,8 @@ job:
         - Why the job is not a success.
         - V(module_failed) when the module returned C(failed=true), V(module_crashed) when it did not return JSON
           (a traceback, a crash, a signal), V(async_limit), V(kill_requested), V(supervisor_gone),
-          V(host_rebooted), V(no_record) or V(bad_record).
+          V(host_rebooted), V(no_record), V(bad_record), or V(result_not_saved) when the job ended but its result
+          could not be written (typically a full disk).
         - V(running) when O(mode=cleanup) kept the record of a job that is still running.
       type: str
       returned: when the state is not V(running) or V(succeeded)

@@ -43,6 +43,11 @@ notes:
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
   - Modules that work through a controller-side action plugin (such as M(ansible.builtin.copy) or
     M(ansible.builtin.template)) cannot run as a job on the target and are refused.
+  - The job runs with C(TMPDIR) set to a private directory next to its record, which is removed when the job ends,
+    however it ends. Processes that the job leaves running must not rely on files there.
+  - As for any module, ansible-core 2.19 and later refuse a result that holds output that is not valid UTF-8, unless
+    C(MODULE_STRICT_UTF8_RESPONSE) is off; with it off, such bytes come back as surrogate escapes, as from
+    M(ansible.builtin.command).
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action

@@ -17,6 +17,7 @@ import base64
 import functools
 import json
 import pathlib
+import re
 import secrets
 import shlex
 import typing as t
@@ -32,6 +33,7 @@ AGENT_MODULES = (
     "_store",
     "_proc",
     "_supervisor",
+    "_module_output",
     "_dirwatch",
     "_status",
     "_specs",
@@ -269,7 +271,35 @@ class TargetAgent:
                 "(Python 3.8 or later is needed)"
             )
         reply.pop("_longrun_protocol", None)
+        _refuse_invalid_utf8(reply)
         return reply
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_invalid_utf8(value: t.Any) -> None:
+    """Refuse text that is not valid UTF-8, as core refuses it in any module's result (2.19 and later)."""
+    try:
+        strict = C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE")
+    except Exception:  # pylint: disable=broad-except
+        return  # a core without the setting passes such text on
+    if strict and _holds_lone_surrogate(value):
+        raise AnsibleActionFail(
+            "the job's result holds output that is not valid UTF-8, which ansible-core refuses in module results "
+            "as it does for ansible.builtin.command: make the job print UTF-8, or set MODULE_STRICT_UTF8_RESPONSE "
+            "(ANSIBLE_MODULE_STRICT_UTF8_RESPONSE=false) to accept it"
+        )
+
+
+def _holds_lone_surrogate(value: t.Any) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(key) or _holds_lone_surrogate(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def _parse_reply(stdout: str) -> t.Optional[dict]:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import time
 
 import pytest
@@ -23,28 +24,6 @@ WAIT = 20
 def read_raw(async_dir: str, jid: str = JID) -> dict:
     with open(os.path.join(async_dir, jid), encoding="utf-8") as handle:
         return json.load(handle)
-
-
-@pytest.mark.parametrize(
-    "output, expected",
-    [
-        (b'{"changed": false, "x": 1}', {"changed": False, "x": 1}),
-        (b'noise\nmore noise\n{"changed": false}\n', {"changed": False}),
-        (b'loading {plugins}\n{"x": {"y": 1}}\n', {"x": {"y": 1}}),
-        (b'{"x": 1}\ntrailing noise\n', {"x": 1}),
-    ],
-)
-def test_parse_module_output_finds_the_json(output, expected):
-    assert _supervisor.parse_module_output(output) == expected
-
-
-@pytest.mark.parametrize("output", [b"", b"garbage", b"{not json}", b"[1, 2]", b"} {", b"\xff\xfe"])
-def test_parse_module_output_of_garbage_is_none(output):
-    assert _supervisor.parse_module_output(output) is None
-
-
-def test_parse_module_output_ignores_trailing_noise_with_braces():
-    assert _supervisor.parse_module_output(b'{"changed": false}\nwarning: {x} was ignored\n') == {"changed": False}
 
 
 def test_tail_text_caps_at_the_end():
@@ -328,3 +307,89 @@ def test_kill_without_a_usable_request_uses_sigterm_and_the_job_grace(
     assert record.signal == "SIGTERM"
     assert record.msg == f"job {JID} was killed on request with SIGTERM, then SIGKILL after 0 s grace"
     assert os.listdir(async_dir) == [JID]
+
+
+def test_the_job_has_a_private_tmpdir_that_goes_with_it(launcher, async_dir):
+    launcher.launch(
+        """
+        import json, os, tempfile
+        with tempfile.NamedTemporaryFile(delete=False) as handle:
+            handle.write(b"left behind")
+        print(json.dumps({"tmpdir": os.environ["TMPDIR"], "left": handle.name}))
+        """
+    )
+    record = launcher.wait()
+    assert record.state == _record.SUCCEEDED
+    work_dir = os.path.join(async_dir, f".{JID}.work")
+    assert record.result["tmpdir"] == os.path.join(work_dir, "tmp")
+    assert record.result["left"].startswith(record.result["tmpdir"] + os.sep)
+    assert not os.path.exists(work_dir)
+    assert os.listdir(async_dir) == [JID]
+
+
+def test_the_record_holds_the_supervisor_peak_memory(launcher, async_dir):
+    launcher.launch('print(\'{"changed": false}\')')
+    launcher.wait()
+    assert 0 < read_raw(async_dir)[_record.META_KEY]["supervisor_max_rss"] < 200 * 1024
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill needs root")
+    point = tmp_path / "small"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], capture_output=True, check=False
+    )
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield point
+    finally:
+        if subprocess.run(["umount", str(point)], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+FILL_THE_DISK = """
+    import os
+    {before}
+    fd = os.open({filler!r}, os.O_WRONLY | os.O_CREAT)
+    for size in (65536, 4096, 1):
+        try:
+            while True:
+                os.write(fd, b"\\0" * size)
+        except OSError:
+            pass
+"""
+
+
+def test_a_result_that_does_not_fit_is_recorded_as_not_saved(small_tmpfs, launcher):
+    async_dir = launcher.async_dir = _store.ensure_async_dir(str(small_tmpfs / "async"))
+    before = "print('{\"changed\": true, \"stdout\": \"done\"}', flush=True)"
+    launcher.launch(FILL_THE_DISK.format(before=before, filler=str(small_tmpfs / "filler")))
+    record = launcher.wait()
+    # The output took the last free page; freeing it made room for a short record.
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_RESULT_NOT_SAVED
+    assert record.msg.startswith(f"job {JID} succeeded, but its result could not be saved: cannot write the status file")
+    assert "the disk is full" in record.msg
+    assert record.result == {"failed": True, "msg": record.msg, "rc": 0}
+    assert os.listdir(async_dir) == [JID]
+
+
+def test_a_full_disk_at_the_end_leaves_the_job_lost_with_the_reason(small_tmpfs, launcher, wait_until):
+    async_dir = launcher.async_dir = _store.ensure_async_dir(str(small_tmpfs / "async"))
+    launcher.launch(FILL_THE_DISK.format(before="", filler=str(small_tmpfs / "filler")))
+    meta = launcher.meta()
+    wait_until(lambda: not _proc.pid_alive(meta["pid"]), what="the supervisor to give up")
+    record = _status.inspect_job(async_dir, JID)
+    assert record.state == _record.LOST
+    assert record.reason == _record.REASON_SUPERVISOR_GONE
+    assert f"because the file system of {async_dir} is full (free space there)" in record.msg
+    # No temp file of the failed writes is left; the record still says running on disk.
+    assert sorted(os.listdir(async_dir)) == [JID]
+    os.unlink(small_tmpfs / "filler")
+    assert _status.inspect_job(async_dir, JID).state == _record.LOST
+    assert read_raw(async_dir)[_record.META_KEY]["state"] == _record.LOST

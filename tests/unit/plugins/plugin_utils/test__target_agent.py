@@ -601,3 +601,23 @@ def test_a_missing_interpreter_fails_with_advice(make_action, task_vars, async_d
         "the longrun agent did not answer on the target (rc=127) using the interpreter '/nonexistent/python3'"
     )
     assert message.endswith("check ansible_python_interpreter (Python 3.8 or later is needed)")
+
+
+@pytest.mark.parametrize(
+    "reply, refused",
+    [
+        ({"jobs": [{"result": {"stdout": "caf\u00e9 \U0001f600"}}]}, False),
+        ({"jobs": [{"result": {"stdout": "ok \udcff end"}}]}, True),
+        ({"jobs": [{"result": {"lines": ["a", "\udcfe"]}}]}, True),
+        ({"jobs": [{"result": {"\udcff": 1}}]}, True),
+    ],
+)
+def test_replies_with_invalid_utf8_are_refused_as_core_refuses_module_results(reply, refused, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE", "true")
+    if refused:
+        with pytest.raises(AnsibleActionFail, match="not valid UTF-8.*MODULE_STRICT_UTF8_RESPONSE"):
+            _target_agent._refuse_invalid_utf8(reply)
+    else:
+        _target_agent._refuse_invalid_utf8(reply)
+    monkeypatch.setenv("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE", "false")
+    _target_agent._refuse_invalid_utf8(reply)
