@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import ast
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,37 @@ def test_docs_only_module_options_match_the_action_spec(collections_path: str) -
         assert options[name]["type"] == rules["type"], name
         assert options[name].get("default") == rules.get("default"), name
         assert bool(options[name].get("required")) == bool(rules.get("required")), name
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
+# Every test in these files is a guarantee of docs/reliability.md and must be named there.
+FAULT_TEST_FILES = ("test_faults.py", "test_connection_faults.py", "test_security.py")
+TEST_REFERENCE_RE = re.compile(r"`(tests/[\w/]+\.py)::([\w:]+)(?:\[[\w-]+\])?`")
+
+
+def defined_tests(path: Path) -> set[str]:
+    """Test names of a test file: test_x, and TestClass::test_x for methods."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            names.add(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name.startswith("test_"):
+                    names.add(f"{node.name}::{item.name}")
+    return names
+
+
+def test_reliability_doc_names_only_real_tests_and_every_fault_test() -> None:
+    references = TEST_REFERENCE_RE.findall(RELIABILITY_DOC.read_text())
+    assert len(references) >= 20
+    for file_name, test_name in references:
+        path = REPO_ROOT / file_name
+        assert path.is_file(), f"docs/reliability.md names {file_name}, which does not exist"
+        assert test_name in defined_tests(path), f"docs/reliability.md names {file_name}::{test_name}, which does not exist"
+    named = {(file_name, test_name) for file_name, test_name in references}
+    for file_name in FAULT_TEST_FILES:
+        relative = f"tests/integration/{file_name}"
+        for test_name in defined_tests(REPO_ROOT / relative):
+            assert (relative, test_name) in named, f"docs/reliability.md does not name {relative}::{test_name}"
