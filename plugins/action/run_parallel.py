@@ -11,7 +11,7 @@ import time
 import typing as t
 
 from ansible import constants as C
-from ansible.errors import AnsibleAction, AnsibleActionFail, AnsibleConnectionFailure
+from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
@@ -22,7 +22,13 @@ from ansible_collections.longrun.jobs.plugins.module_utils._selection import typ
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
-from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
+from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
+    CONNECTION_ERRORS,
+    LIMIT_MARGIN,
+    MAX_WINDOW,
+    Reconnector,
+    RemoteWaiter,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 
@@ -142,7 +148,11 @@ class ActionModule(ActionBase):
                 "more_queued": len(queue) < len(pending),
                 "forget": [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
             }
-            reply = self._window(waiter, params, queue)
+            # A lost connection is retried until every job in play must have ended.
+            give_up_at = time.monotonic() + LIMIT_MARGIN + max(
+                job.timeout + job.grace for job in list(running.values()) + queue
+            )
+            reply = self._window(waiter, params, queue, give_up_at=give_up_at)
             removed = bool(reply.get("removed"))
             by_index = {job.index: job for job in queue}
             for item in reply.get("launched", []):
@@ -173,21 +183,30 @@ class ActionModule(ActionBase):
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts)
 
-    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob]) -> dict:
+    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], *, give_up_at: float) -> dict:
         """One window on the target; after a lost connection, find out what it launched and carry on."""
         try:
             reply = waiter.agent.request("window", params)
-        except AnsibleConnectionFailure as exc:
-            display.warning(f"longrun: lost the connection during a parallel window, recovering: {exc}")
-            waiter.reconnect()
-            return self._recover(waiter.agent, params, queue)
+        except CONNECTION_ERRORS as exc:
+            return self._recover(waiter, params, queue, exc, give_up_at=give_up_at)
         if reply.get("failed") and "launched" not in reply:
             raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
         return reply
 
-    def _recover(self, agent: TargetAgent, params: dict, queue: t.List[PlannedJob]) -> dict:
+    @staticmethod
+    def _recover(
+        waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], exc: Exception, *, give_up_at: float
+    ) -> dict:
         """Rebuild a lost window reply from the async dir: launched jobs are found by their jid prefix."""
-        listed = agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+        reconnector = Reconnector(waiter, "a parallel window")
+        while True:
+            reconnector.after_failure(exc, give_up_at=give_up_at)
+            try:
+                listed = waiter.agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+                break
+            except CONNECTION_ERRORS as again:
+                exc = again
+        reconnector.after_success()
         if listed.get("failed"):
             raise AnsibleActionFail(listed.get("msg") or "cannot list the async dir after a lost connection")
         jids = [entry["ansible_job_id"] for entry in listed.get("jobs", [])]
