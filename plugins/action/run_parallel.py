@@ -64,9 +64,14 @@ class ActionModule(ActionBase):
         try:
             _validation, args = self.validate_argument_spec(argument_spec=run_parallel_argument_spec())
             self._check_numbers(args)
+            if args["detach"]:
+                self._check_detach(args)
             async_dir = async_dir_option(self)
             jobs = [self._plan(index, entry, args, async_dir, task_vars) for index, entry in enumerate(args["jobs"])]
-            result.update(self._run_all(jobs, args, async_dir, task_vars))
+            if args["detach"]:
+                result.update(self._launch_all(jobs, async_dir, task_vars))
+            else:
+                result.update(self._run_all(jobs, args, async_dir, task_vars))
         except AnsibleAction as exc:
             result.update(exc.result)
         finally:
@@ -83,6 +88,21 @@ class ActionModule(ActionBase):
         ):
             if args[name] < low:
                 raise AnsibleActionFail(f"{name} must be {low} or more, got {args[name]}: {fix}")
+
+    @staticmethod
+    def _check_detach(args: dict) -> None:
+        count = len(args["jobs"])
+        if args["limit"] and args["limit"] < count:
+            raise AnsibleActionFail(
+                f"detach launches every job at once, so limit must be 0 or at least the number of jobs ({count}), "
+                f"got {args['limit']}: drop limit, or leave detach off to run them in a rolling window"
+            )
+        for name in ("wait", "fail_fast"):
+            if args[name]:
+                raise AnsibleActionFail(
+                    f"{name} does not apply with detach, which returns once the jobs are launched: "
+                    "wait for them with longrun.jobs.async_status (jobs: the registered result, wait: seconds)"
+                )
 
     def _plan(self, index: int, entry: t.Any, args: dict, async_dir: str, task_vars: dict) -> PlannedJob:
         label = f"job {index + 1}"
@@ -182,6 +202,60 @@ class ActionModule(ActionBase):
         for job in pending:
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts)
+
+    def _launch_all(self, jobs: t.List[PlannedJob], async_dir: str, task_vars: dict) -> dict:
+        """Detached: launch every job in launch-only windows, report their job ids and return at once."""
+        interpreter = next((job.prepared.interpreter for job in jobs if job.prepared.interpreter), None)
+        agent = TargetAgent(self, task_vars, interpreter=interpreter)
+        waiter = RemoteWaiter(agent, task_vars, async_dir)
+        pending = list(jobs)
+        while pending:
+            queue = _next_queue(pending)
+            params = {
+                "_async_dir": async_dir,
+                "running": [],
+                "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
+                "limit": 0,
+                "wait": 0,
+                "stop_on_failure": False,
+                "more_queued": len(queue) < len(pending),
+                "forget": [],
+            }
+            reply = self._window(waiter, params, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
+            by_index = {job.index: job for job in queue}
+            for item in reply.get("launched", []):
+                job = by_index[item["key"]]
+                pending.remove(job)
+                launched = item["reply"]
+                if launched.get("failed") or "ansible_job_id" not in launched:
+                    job.entry = _launch_failure(job, launched)
+                else:
+                    job.entry = {"ansible_job_id": launched["ansible_job_id"]}
+        jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
+        if jids:
+            # One status request for all: the entries then look like those of async_status.
+            by_jid = {entry["ansible_job_id"]: entry for entry in waiter.call({"jobs": jids})["jobs"]}
+            for job in jobs:
+                jid = t.cast(dict, job.entry).get("ansible_job_id")
+                if jid in by_jid:
+                    job.entry = flat_entry(by_jid[jid])
+        results = [dict({"name": job.name}, **t.cast(dict, job.entry)) for job in jobs]
+        result: dict = {"changed": bool(jids), "results": results, "summary": summarize(results)}
+        if agent.discovered_facts:
+            result["ansible_facts"] = agent.discovered_facts
+        unlaunched = [entry for entry in results if entry.get("reason") == "launch_failed"]
+        if unlaunched:
+            result.update(
+                failed=True,
+                msg=f"{len(unlaunched)} of {len(results)} jobs could not be launched: "
+                + "; ".join(entry["msg"] for entry in unlaunched[:3]),
+            )
+        else:
+            result["msg"] = (
+                f"launched {len(jids)} job{'s' if len(jids) != 1 else ''}; wait for them with "
+                "longrun.jobs.async_status and jobs: set to this result"
+            )
+        return result
 
     def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], *, give_up_at: float) -> dict:
         """One window on the target; after a lost connection, find out what it launched and carry on."""

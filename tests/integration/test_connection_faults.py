@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import pwd
@@ -205,11 +206,11 @@ class TestSshdStoppedDuringAWait:
             assert result["rc"] == 7
             assert result["stderr"] == "on stderr"
             assert result["failed"] is True
+            # Removed only by the window whose reply arrived, after the outage.
+            assert list(async_dir.iterdir()) == []
         assert result["finished"] is True
         assert result["stdout"] == "ended while sshd was down"
         assert job["duration"] < JOB_LIMIT
-            # Removed only by the window whose reply arrived, after the outage.
-            assert list(async_dir.iterdir()) == []
         output = run.stdout + run.stderr
         assert "connection lost, retrying (1)" in output
         assert "connection restored after" in output
@@ -259,3 +260,84 @@ class TestSshdStoppedDuringAWait:
         time.sleep(max(0.0, stopped + OUTAGE - time.monotonic()))
         server.start(port=server.port)
         return agents, {"launched": launched, "stopped": stopped, "restarted": time.monotonic()}
+
+
+def test_a_changed_boot_id_makes_jobs_lost_at_once(
+    run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path, marker: int
+) -> None:
+    boot_id_file = tmp_path / "boot_id"
+    boot_id_a, boot_id_b = "11111111-aaaa-4aaa-8aaa-111111111111", "22222222-bbbb-4bbb-8bbb-222222222222"
+    boot_id_file.write_text(boot_id_a + "\n")
+    run = run_playbook(
+        "conn_boot_id.yml",
+        extra_vars={"boot_id_file": str(boot_id_file), "boot_id_b": boot_id_b, "marker": marker},
+    )
+    run.assert_ok()
+    data = run.load("boot_id.json")
+    launched = [result["ansible_job_id"] for result in data["jobs"]["results"]]
+    # The supervisors recorded boot id A, from the play's environment only.
+    for jid in launched:
+        assert json.loads((async_dir / jid).read_text())["_longrun"]["boot_id"] == boot_id_a
+    for name, result in (("waited", data["waited"]), ("status", data["status"])):
+        assert result["failed"] is True, name
+        assert result["finished"] is True, name
+        assert result["job"]["state"] == "lost", name
+        assert result["job"]["reason"] == "host_rebooted", name
+        assert "the host rebooted" in result["msg"], name
+    # The wait of 100 s returns at once: a job of another boot will never report an end.
+    assert data["wait_seconds"] < 10
+    # The supervisors themselves still run (the "reboot" is simulated) until the marker fixture ends them.
+    assert len(pids_with_cmdline(f"sleep {marker}")) == 2
+
+
+MANY = 200
+
+
+def test_two_hundred_jobs_at_once_are_reported_exactly_by_one_wait(
+    run_playbook: RunPlaybook, async_dir: Path, out_dir: Path, tmp_path: Path
+) -> None:
+    lock_file = tmp_path / "lock"
+    many_jobs = [
+        {"name": f"job-{index}", "conn_lock_job": {"lock": str(lock_file), "index": index, "rc": expected_rc(index)}}
+        for index in range(MANY)
+    ]
+    with lock_file.open("w") as lock, concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # Held until every job has started: none can end before all of them run.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        future = pool.submit(run_playbook, "conn_many.yml", extra_vars={"many_jobs": many_jobs}, timeout=240)
+        try:
+            wait_until(lambda: (out_dir / "launched.json").exists() or future.done(), 180,
+                       message="the playbook launched the jobs")
+            records = [read_record(path) for path in async_dir.iterdir() if not path.name.startswith(".")]
+            running_before_release = sum(1 for record in records if record and not record.get("finished"))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        run: PlaybookRun = future.result()
+    run.assert_ok()
+    data = run.load("many.json")
+    assert running_before_release == MANY
+
+    launched = data["launched"]
+    assert launched["summary"]["running"] == MANY
+    assert launched["msg"].startswith(f"launched {MANY} jobs; wait for them with longrun.jobs.async_status")
+    waited = data["waited"]
+    assert waited["summary"]["total"] == MANY
+    assert (waited["summary"]["succeeded"], waited["summary"]["failed"], waited["summary"]["running"]) == (180, 20, 0)
+    assert waited["finished"] is True
+    assert waited["failed"] is True
+    assert waited["msg"].startswith(f"{MANY} jobs: 180 succeeded, 20 failed (")
+    jobs = waited["jobs"]
+    # In launch order, each entry with its own job's result.
+    assert [job["ansible_job_id"] for job in jobs] == [entry["ansible_job_id"] for entry in launched["results"]]
+    for index, job in enumerate(jobs):
+        assert (job["rc"], job["result"]["stdout"]) == (expected_rc(index), f"job-{index}"), job
+        assert job["state"] == ("failed" if expected_rc(index) else "succeeded"), job
+    assert {job["ansible_job_id"] for job in waited["failed_jobs"]} == {
+        job["ansible_job_id"] for index, job in enumerate(jobs) if expected_rc(index)
+    }
+    # All 200 ran at the same time: the last one started before the first one ended.
+    assert max(timestamp(job["started_at"]) for job in jobs) < min(timestamp(job["ended_at"]) for job in jobs)
+
+
+def expected_rc(index: int) -> int:
+    return 3 if index % 10 == 9 else 0
