@@ -170,7 +170,7 @@ class ActionModule(ActionBase):
             }
             # A lost connection is retried until every job in play must have ended.
             give_up_at = time.monotonic() + LIMIT_MARGIN + max(
-                job.timeout + job.grace for job in list(running.values()) + queue
+                (job.timeout + job.grace for job in list(running.values()) + queue), default=0
             )
             reply = self._window(waiter, params, queue, give_up_at=give_up_at)
             removed = bool(reply.get("removed"))

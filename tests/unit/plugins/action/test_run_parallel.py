@@ -14,8 +14,11 @@ import typing as t
 
 import pytest
 
+from ansible.errors import AnsibleConnectionFailure
+
 from ansible_collections.longrun.jobs.plugins.action.run_parallel import ActionModule as RunParallelAction
 from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
 
 pytestmark = pytest.mark.usefixtures("collection_loader")
 
@@ -222,6 +225,37 @@ def test_detach_refuses_options_it_cannot_honour(run_parallel, async_dir, extra,
     assert result["failed"] is True
     assert result["msg"].startswith(message)
     assert not os.path.exists(async_dir) or os.listdir(async_dir) == []
+
+
+def test_a_window_lost_with_the_connection_is_retried_and_recovered(make_action, task_vars, monkeypatch, async_dir):
+    monkeypatch.setattr(_remote_wait, "RECONNECT_PAUSE", 0.0)
+    warnings: t.List[str] = []
+    monkeypatch.setattr(_remote_wait.display, "warning", lambda msg, *args, **kwargs: warnings.append(msg))
+    action = make_action(RunParallelAction, ACTION, {"jobs": [{"name": n, "ansible.builtin.command": "true"}
+                                                              for n in ("a", "b")]})
+    run_command = action._low_level_execute_command
+    calls = []
+
+    def flaky(cmd, *args, **kwargs):
+        calls.append(cmd)
+        if len(calls) == 1:
+            # The target serves the window, then the reply is lost with the connection.
+            run_command(cmd, *args, **kwargs)
+            raise AnsibleConnectionFailure("Shared connection to target closed.")
+        if len(calls) in (2, 3):
+            raise AnsibleConnectionFailure("ssh: connect to host target port 22: Connection refused")
+        return run_command(cmd, *args, **kwargs)
+
+    action._low_level_execute_command = flaky
+
+    result = action.run(task_vars=task_vars)
+
+    assert result.get("failed") is not True, result["msg"]
+    assert [(entry["name"], entry["state"]) for entry in result["results"]] == [("a", "succeeded"), ("b", "succeeded")]
+    assert [line.split(" in ")[0] for line in warnings] == [
+        f"longrun: [{task_vars.get('inventory_hostname', '?')}] connection lost, retrying ({n})" for n in (1, 2, 3)
+    ]
+    assert os.listdir(async_dir) == []
 
 
 def test_a_shell_job_is_named_after_shell(run_parallel):
