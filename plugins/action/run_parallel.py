@@ -11,7 +11,7 @@ import time
 import typing as t
 
 from ansible import constants as C
-from ansible.errors import AnsibleAction, AnsibleActionFail, AnsibleConnectionFailure
+from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
@@ -22,7 +22,13 @@ from ansible_collections.longrun.jobs.plugins.module_utils._selection import typ
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
-from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
+from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
+    CONNECTION_ERRORS,
+    LIMIT_MARGIN,
+    MAX_WINDOW,
+    Reconnector,
+    RemoteWaiter,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 
@@ -58,9 +64,14 @@ class ActionModule(ActionBase):
         try:
             _validation, args = self.validate_argument_spec(argument_spec=run_parallel_argument_spec())
             self._check_numbers(args)
+            if args["detach"]:
+                self._check_detach(args)
             async_dir = async_dir_option(self)
             jobs = [self._plan(index, entry, args, async_dir, task_vars) for index, entry in enumerate(args["jobs"])]
-            result.update(self._run_all(jobs, args, async_dir, task_vars))
+            if args["detach"]:
+                result.update(self._launch_all(jobs, async_dir, task_vars))
+            else:
+                result.update(self._run_all(jobs, args, async_dir, task_vars))
         except AnsibleAction as exc:
             result.update(exc.result)
         finally:
@@ -77,6 +88,21 @@ class ActionModule(ActionBase):
         ):
             if args[name] < low:
                 raise AnsibleActionFail(f"{name} must be {low} or more, got {args[name]}: {fix}")
+
+    @staticmethod
+    def _check_detach(args: dict) -> None:
+        count = len(args["jobs"])
+        if args["limit"] and args["limit"] < count:
+            raise AnsibleActionFail(
+                f"detach launches every job at once, so limit must be 0 or at least the number of jobs ({count}), "
+                f"got {args['limit']}: drop limit, or leave detach off to run them in a rolling window"
+            )
+        for name in ("wait", "fail_fast"):
+            if args[name]:
+                raise AnsibleActionFail(
+                    f"{name} does not apply with detach, which returns once the jobs are launched: "
+                    "wait for them with longrun.jobs.async_status (jobs: the registered result, wait: seconds)"
+                )
 
     def _plan(self, index: int, entry: t.Any, args: dict, async_dir: str, task_vars: dict) -> PlannedJob:
         label = f"job {index + 1}"
@@ -142,7 +168,11 @@ class ActionModule(ActionBase):
                 "more_queued": len(queue) < len(pending),
                 "forget": [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
             }
-            reply = self._window(waiter, params, queue)
+            # A lost connection is retried until every job in play must have ended.
+            give_up_at = time.monotonic() + LIMIT_MARGIN + max(
+                (job.timeout + job.grace for job in list(running.values()) + queue), default=0
+            )
+            reply = self._window(waiter, params, queue, give_up_at=give_up_at)
             removed = bool(reply.get("removed"))
             by_index = {job.index: job for job in queue}
             for item in reply.get("launched", []):
@@ -173,21 +203,84 @@ class ActionModule(ActionBase):
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts)
 
-    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob]) -> dict:
+    def _launch_all(self, jobs: t.List[PlannedJob], async_dir: str, task_vars: dict) -> dict:
+        """Detached: launch every job in launch-only windows, report their job ids and return at once."""
+        interpreter = next((job.prepared.interpreter for job in jobs if job.prepared.interpreter), None)
+        agent = TargetAgent(self, task_vars, interpreter=interpreter)
+        waiter = RemoteWaiter(agent, task_vars, async_dir)
+        pending = list(jobs)
+        while pending:
+            queue = _next_queue(pending)
+            params = {
+                "_async_dir": async_dir,
+                "running": [],
+                "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
+                "limit": 0,
+                "wait": 0,
+                "stop_on_failure": False,
+                "more_queued": len(queue) < len(pending),
+                "forget": [],
+            }
+            reply = self._window(waiter, params, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
+            by_index = {job.index: job for job in queue}
+            for item in reply.get("launched", []):
+                job = by_index[item["key"]]
+                pending.remove(job)
+                launched = item["reply"]
+                if launched.get("failed") or "ansible_job_id" not in launched:
+                    job.entry = _launch_failure(job, launched)
+                else:
+                    job.entry = {"ansible_job_id": launched["ansible_job_id"]}
+        jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
+        if jids:
+            # One status request for all: the entries then look like those of async_status.
+            by_jid = {entry["ansible_job_id"]: entry for entry in waiter.call({"jobs": jids})["jobs"]}
+            for job in jobs:
+                jid = t.cast(dict, job.entry).get("ansible_job_id")
+                if jid in by_jid:
+                    job.entry = flat_entry(by_jid[jid])
+        results = [dict({"name": job.name}, **t.cast(dict, job.entry)) for job in jobs]
+        result: dict = {"changed": bool(jids), "results": results, "summary": summarize(results)}
+        if agent.discovered_facts:
+            result["ansible_facts"] = agent.discovered_facts
+        unlaunched = [entry for entry in results if entry.get("reason") == "launch_failed"]
+        if unlaunched:
+            result.update(
+                failed=True,
+                msg=f"{len(unlaunched)} of {len(results)} jobs could not be launched: "
+                + "; ".join(entry["msg"] for entry in unlaunched[:3]),
+            )
+        else:
+            result["msg"] = (
+                f"launched {len(jids)} job{'s' if len(jids) != 1 else ''}; wait for them with "
+                "longrun.jobs.async_status and jobs: set to this result"
+            )
+        return result
+
+    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], *, give_up_at: float) -> dict:
         """One window on the target; after a lost connection, find out what it launched and carry on."""
         try:
             reply = waiter.agent.request("window", params)
-        except AnsibleConnectionFailure as exc:
-            display.warning(f"longrun: lost the connection during a parallel window, recovering: {exc}")
-            waiter.reconnect()
-            return self._recover(waiter.agent, params, queue)
+        except CONNECTION_ERRORS as exc:
+            return self._recover(waiter, params, queue, exc, give_up_at=give_up_at)
         if reply.get("failed") and "launched" not in reply:
             raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
         return reply
 
-    def _recover(self, agent: TargetAgent, params: dict, queue: t.List[PlannedJob]) -> dict:
+    @staticmethod
+    def _recover(
+        waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], exc: Exception, *, give_up_at: float
+    ) -> dict:
         """Rebuild a lost window reply from the async dir: launched jobs are found by their jid prefix."""
-        listed = agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+        reconnector = Reconnector(waiter, "a parallel window")
+        while True:
+            reconnector.after_failure(exc, give_up_at=give_up_at)
+            try:
+                listed = waiter.agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+                break
+            except CONNECTION_ERRORS as again:
+                exc = again
+        reconnector.after_success()
         if listed.get("failed"):
             raise AnsibleActionFail(listed.get("msg") or "cannot list the async dir after a lost connection")
         jids = [entry["ansible_job_id"] for entry in listed.get("jobs", [])]

@@ -67,32 +67,37 @@ def launch_request(params: t.Mapping[str, t.Any]) -> dict:
     }
 
 
-def serve(request: t.Mapping[str, t.Any]) -> dict:
-    """Dispatch one request of the action plugins."""
+def serve(request: t.Mapping[str, t.Any], *, after_reply: t.Optional[_status_request.Removals] = None) -> dict:
+    """Dispatch one request of the action plugins; job files to remove after the reply go to after_reply."""
     operation = request.get("op")
     params = request.get("params") or {}
     try:
         if operation == "launch":
             return launch_request(params)
         if operation == "status":
-            return _status_request.handle_request(params)
+            return _status_request.handle_request(params, after_reply=after_reply)
         if operation == "window":
             from ansible_collections.longrun.jobs.plugins.module_utils import _window  # pylint: disable=import-outside-toplevel
 
-            return _window.run_window(params, launch=launch_request)
+            return _window.run_window(params, launch=launch_request, after_reply=after_reply)
     except (_status_request.RequestError, _record.InvalidJid, _store.StoreError, ValueError) as exc:
         raise AgentError(str(exc)) from exc
     raise AgentError(f"unknown request {operation!r}")
 
 
 def main() -> None:
-    """Read one JSON request (argv[1] as base64, else stdin) and print one JSON reply."""
+    """Read one JSON request (argv[1] as base64, else stdin) and print one JSON reply.
+
+    Files of ended jobs are removed only once the reply is out: if the connection
+    dropped meanwhile, the records stay for the controller's retry to read.
+    """
+    after_reply: _status_request.Removals = []
     try:
         if len(sys.argv) > 1:
             request = json.loads(base64.b64decode(sys.argv[1]).decode("utf-8"))
         else:
             request = json.loads(sys.stdin.read())
-        reply = serve(request)
+        reply = serve(request, after_reply=after_reply)
     except AgentError as exc:
         reply = {"failed": True, "msg": str(exc)}
     except (ValueError, binascii.Error) as exc:
@@ -101,5 +106,25 @@ def main() -> None:
         # A bug must still come back as a result the controller can show, not a bare traceback.
         reply = {"failed": True, "msg": f"internal error on the target: {type(exc).__name__}: {exc}"}
     reply["_longrun_protocol"] = PROTOCOL_VERSION
-    sys.stdout.write(json.dumps(reply) + "\n")
-    sys.stdout.flush()
+    if deliver(json.dumps(reply) + "\n"):
+        remove_after_reply(after_reply)
+
+
+def deliver(line: str, stream: t.Optional[t.TextIO] = None) -> bool:
+    """Write the reply; False when nobody reads it any more (the connection is gone)."""
+    stream = stream or sys.stdout
+    try:
+        stream.write(line)
+        stream.flush()
+    except OSError:
+        return False
+    return True
+
+
+def remove_after_reply(removals: _status_request.Removals) -> None:
+    for async_dir, jid in removals:
+        try:
+            _store.remove_job_files(async_dir, jid)
+        except (OSError, _store.StoreError):
+            # An ended job's leftover record is harmless: mode=cleanup removes it.
+            pass

@@ -53,6 +53,7 @@ def run_parallel_argument_spec() -> dict:
         "wait": {"type": "int", "default": 0},
         "fail_fast": {"type": "bool", "default": False},
         "grace": {"type": "int", "default": DEFAULT_GRACE},
+        "detach": {"type": "bool", "default": False},
     }
 
 

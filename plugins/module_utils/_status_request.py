@@ -27,6 +27,10 @@ _MODE_OPTIONS = {
 }
 
 
+# Job files to remove once the reply has reached the controller: (async dir, jid).
+Removals = t.List[t.Tuple[str, str]]
+
+
 class RequestError(Exception):
     """A request that cannot be served; the message names the problem and the fix."""
 
@@ -136,8 +140,12 @@ def listed_entry(job: _housekeeping.ListedJob) -> dict:
     }
 
 
-def handle_request(params: t.Mapping[str, t.Any]) -> dict:
-    """Serve one status, kill, list or cleanup request; returns the reply for the controller."""
+def handle_request(params: t.Mapping[str, t.Any], *, after_reply: t.Optional[Removals] = None) -> dict:
+    """Serve one status, kill, list or cleanup request; returns the reply for the controller.
+
+    With after_reply, the files of ended jobs that a status request removes are
+    only listed there, for the caller to remove once the reply was delivered.
+    """
     request = parse_request(params)
     try:
         async_dir = _store.resolve_async_dir(params["_async_dir"])
@@ -153,19 +161,26 @@ def handle_request(params: t.Mapping[str, t.Any]) -> dict:
             if request.single and request.older_than is None and request.states is None and not request.force:
                 return cleanup_one(async_dir, t.cast(t.List[str], request.jids)[0], check_mode=check_mode)
             return cleanup_request(async_dir, request, check_mode=check_mode)
-        return status_request(async_dir, request, remove_ended=bool(params.get("_remove_ended")))
+        return status_request(
+            async_dir, request, remove_ended=bool(params.get("_remove_ended")), after_reply=after_reply
+        )
     except _store.StoreError as exc:
         raise RequestError(str(exc)) from exc
 
 
-def status_request(async_dir: str, request: StatusRequest, *, remove_ended: bool) -> dict:
+def status_request(
+    async_dir: str, request: StatusRequest, *, remove_ended: bool, after_reply: t.Optional[Removals] = None
+) -> dict:
     jids = t.cast(t.List[str], request.jids)
     records = _status.wait_for_jobs(async_dir, jids, timeout=request.wait, return_when=request.return_when)
     removed = []
     if remove_ended:
         for record in records:
             if record.finished and record.state != _record.NOT_FOUND:
-                _store.remove_job_files(async_dir, record.jid)
+                if after_reply is None:
+                    _store.remove_job_files(async_dir, record.jid)
+                else:
+                    after_reply.append((async_dir, record.jid))
                 removed.append(record.jid)
     return {
         "changed": bool(removed),

@@ -19,7 +19,7 @@ import time
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status, _store
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import job_entry
+from ansible_collections.longrun.jobs.plugins.module_utils._status_request import Removals, job_entry
 
 LaunchFunction = t.Callable[[t.Mapping[str, t.Any]], dict]
 
@@ -28,8 +28,14 @@ class WindowError(ValueError):
     """A malformed window request."""
 
 
-def run_window(params: t.Mapping[str, t.Any], *, launch: LaunchFunction) -> dict:
-    """Serve one window; launch(params) starts one job and returns the launch reply (or raises)."""
+def run_window(
+    params: t.Mapping[str, t.Any], *, launch: LaunchFunction, after_reply: t.Optional[Removals] = None
+) -> dict:
+    """Serve one window; launch(params) starts one job and returns the launch reply (or raises).
+
+    With after_reply, the last window's records are listed there instead of removed,
+    for the caller to remove once the reply was delivered.
+    """
     async_dir = _store.resolve_async_dir(params["_async_dir"])
     running = [_record.validate_jid(jid) for jid in params.get("running") or []]
     queue = list(params.get("queue") or [])
@@ -77,7 +83,11 @@ def run_window(params: t.Mapping[str, t.Any], *, launch: LaunchFunction) -> dict
         # The last window: the records (of this window's jobs and of the earlier ones, which the
         # controller names) are no longer needed, so they go without another round trip.
         for jid in [entry["ansible_job_id"] for entry in ended] + list(params.get("forget") or []):
-            _store.remove_job_files(async_dir, _record.validate_jid(jid))
+            jid = _record.validate_jid(jid)
+            if after_reply is None:
+                _store.remove_job_files(async_dir, jid)
+            else:
+                after_reply.append((async_dir, jid))
         removed = True
     return {
         "removed": removed,

@@ -61,6 +61,18 @@ options:
       - Seconds between C(SIGTERM) and C(SIGKILL), at a job's limit and when jobs are killed.
     type: int
     default: 5
+  detach:
+    description:
+      - Launch every job at once and return without waiting, as M(longrun.jobs.run) does with C(poll) set to V(0).
+        Launching costs one remote command for all the jobs of a host, which makes it the fast way to start
+        hundreds of jobs.
+      - RV(results) then holds each job's C(ansible_job_id) and its state at the launch, usually V(running). Wait for
+        the jobs with M(longrun.jobs.async_status), O(longrun.jobs.async_status#module:jobs) set to the registered
+        result, and remove their records as with any background job.
+      - The task fails only when a job could not be launched.
+      - O(limit) must be V(0) or at least the number of jobs, and O(wait) and O(fail_fast) cannot be used.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action
@@ -105,6 +117,21 @@ EXAMPLES = r"""
   loop: "{{ builds.results }}"
   loop_control:
     label: "{{ item.name }}"
+
+- name: Start every shard in one task, without waiting
+  longrun.jobs.run_parallel:
+    detach: true
+    timeout: 7200
+    jobs:
+      - {name: shard-1, ansible.builtin.command: /opt/app/process-shard.sh 1}
+      - {name: shard-2, ansible.builtin.command: /opt/app/process-shard.sh 2}
+      - {name: shard-3, ansible.builtin.command: /opt/app/process-shard.sh 3}
+  register: launched
+
+- name: Wait for all of them in one call
+  longrun.jobs.async_status:
+    jobs: "{{ launched }}"
+    wait: 7200
 """
 
 RETURN = r"""
@@ -127,9 +154,10 @@ results:
       description:
         - The job's state, as in the RV(longrun.jobs.async_status#module:job.state) of M(longrun.jobs.async_status),
           or V(not_started) for a job that was never launched (after O(fail_fast) or O(wait)).
+        - With O(detach), the state at the launch, usually V(running).
       type: str
       returned: always
-      choices: [succeeded, failed, timed_out, killed, lost, not_found, unreadable, not_started]
+      choices: [running, succeeded, failed, timed_out, killed, lost, not_found, unreadable, not_started]
     reason:
       description: Why the job is not a success, as in M(longrun.jobs.async_status), or V(launch_failed).
       type: str
@@ -165,7 +193,9 @@ summary:
   sample: {"succeeded": 4, "failed": 1, "timed_out": 0, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
            "running": 0, "total": 5}
 msg:
-  description: When a job did not succeed, a table of all the jobs; else a one-line summary.
+  description:
+    - When a job did not succeed, a table of all the jobs; else a one-line summary.
+    - With O(detach), how many jobs were launched, or which could not be.
   returned: always
   type: str
 """

@@ -2,7 +2,7 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Waiting for jobs from the controller: one remote long-poll per window."""
+"""Waiting for jobs from the controller: one remote long-poll per window, reconnecting after a lost connection."""
 
 from __future__ import annotations
 
@@ -14,12 +14,65 @@ from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
+try:
+    from ansible.plugins.connection.ssh import AnsibleControlPersistBrokenPipeError
+except ImportError:  # pragma: no cover - the ssh plugin ships with every core we support
+    AnsibleControlPersistBrokenPipeError = AnsibleConnectionFailure  # type: ignore[misc,assignment]
+
 display = Display()
 
 # No remote command should run much longer than a minute (SSH idle limits,
 # visible progress), so longer waits are split into windows of this size.
 MAX_WINDOW = 55.0
+# Pauses between reconnect attempts double from the first to the longest.
 RECONNECT_PAUSE = 1.0
+MAX_RECONNECT_PAUSE = 5.0
+# After its async limit a job still needs its grace period and a moment to be recorded;
+# retrying a lost connection for this long past the limit still gets its true end.
+LIMIT_MARGIN = 60.0
+# What a broken connection raises: the job on the target is not affected by it.
+CONNECTION_ERRORS = (AnsibleConnectionFailure, AnsibleControlPersistBrokenPipeError)
+
+
+class Reconnector:
+    """Retries of one wait after lost connections: a growing pause, a progress line, and a time to give up."""
+
+    def __init__(self, waiter: RemoteWaiter, what: str) -> None:
+        self.waiter = waiter
+        self.what = what
+        self.retries = 0
+        self.lost_at: t.Optional[float] = None
+
+    def after_failure(self, exc: Exception, *, give_up_at: float) -> None:
+        """Pause before the next attempt, or raise AnsibleConnectionFailure when no time is left for one."""
+        now = time.monotonic()
+        if self.lost_at is None:
+            self.lost_at = now
+        if now >= give_up_at:
+            if not self.retries:
+                raise exc
+            raise AnsibleConnectionFailure(
+                f"longrun: the connection was lost while waiting for {self.what} and {self.retries} "
+                f"retr{'y' if self.retries == 1 else 'ies'} over {now - self.lost_at:.0f} s did not restore it "
+                f"({_first_line(exc)}); jobs keep running on the target under their own limits: collect "
+                "their results with longrun.jobs.async_status once the host is reachable"
+            ) from exc
+        self.retries += 1
+        pause = min(RECONNECT_PAUSE * 2 ** (self.retries - 1), MAX_RECONNECT_PAUSE, give_up_at - now)
+        display.warning(
+            f"longrun: [{self.waiter.host}] connection lost, retrying ({self.retries}) in {pause:.0f} s "
+            f"while waiting for {self.what}: {_first_line(exc)}"
+        )
+        self.waiter.reconnect(pause)
+
+    def after_success(self) -> None:
+        if self.retries:
+            display.display(
+                f"[{self.waiter.host}] longrun: connection restored after {self.retries} "
+                f"retr{'y' if self.retries == 1 else 'ies'} ({time.monotonic() - t.cast(float, self.lost_at):.0f} s)"
+            )
+        self.retries = 0
+        self.lost_at = None
 
 
 class RemoteWaiter:
@@ -29,6 +82,10 @@ class RemoteWaiter:
         self.agent = agent
         self.task_vars = task_vars
         self.async_dir = async_dir
+
+    @property
+    def host(self) -> str:
+        return str(self.task_vars.get("inventory_hostname", "?"))
 
     def call(self, params: dict) -> dict:
         defaults = {"mode": "status", "wait": 0, "_remove_ended": False, "_async_dir": self.async_dir}
@@ -46,36 +103,71 @@ class RemoteWaiter:
         """Repeat a status request in windows until its jobs end (all, or any) or seconds pass.
 
         Each window is one remote command, whatever the number of jobs; the
-        reply of the last window is returned.
+        reply of the last window is returned. A lost connection is retried with
+        a growing pause until the wait is over, or until the jobs' own limits
+        (as last reported) plus LIMIT_MARGIN have passed, whichever is first.
         """
         window = max(0.0, min(window, MAX_WINDOW))
         started = time.monotonic()
         deadline = started + max(0.0, seconds)
+        jobs_end_by: t.Optional[float] = None
+        reconnector = Reconnector(self, _what(params))
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             try:
                 reply = self.call(dict(params, mode="status", wait=min(window, remaining)))
-            except AnsibleConnectionFailure as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                display.warning(f"longrun: lost the connection while waiting for jobs, retrying: {exc}")
-                self.reconnect()
+            except CONNECTION_ERRORS as exc:
+                give_up_at = deadline if jobs_end_by is None else min(deadline, jobs_end_by)
+                reconnector.after_failure(exc, give_up_at=give_up_at)
                 continue
+            reconnector.after_success()
+            jobs_end_by = latest_end(reply.get("jobs", []))
             if _done(reply, params.get("return_when") or "all") or time.monotonic() >= deadline:
                 return reply
             self._show_progress(reply["jobs"], time.monotonic() - started)
 
-    def reconnect(self) -> None:
+    def reconnect(self, pause: float = RECONNECT_PAUSE) -> None:
         """Pause, then close the connection so that the next command opens a new one."""
-        time.sleep(RECONNECT_PAUSE)
+        time.sleep(max(0.0, pause))
         try:
             self.agent.action._connection.close()
         except Exception:  # pylint: disable=broad-except
             pass
 
     def _show_progress(self, entries: t.Sequence[dict], waited: float) -> None:
-        host = self.task_vars.get("inventory_hostname", "?")
-        display.display(f"[{host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
+        display.display(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
+
+
+def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:
+    """The monotonic time by which every running job must have ended: its limit plus LIMIT_MARGIN.
+
+    Computed from each job's timeout and the running time the target reports,
+    so the two clocks need not agree. None when a running job has no limit on
+    record (a stock job), or nothing runs.
+    """
+    now = time.monotonic()
+    ends = []
+    for entry in entries:
+        if entry.get("finished"):
+            continue
+        job = entry.get("job") or {}
+        timeout, duration = job.get("timeout"), job.get("duration")
+        if not isinstance(timeout, (int, float)) or not isinstance(duration, (int, float)):
+            return None
+        ends.append(now + max(0.0, timeout - duration) + LIMIT_MARGIN)
+    return max(ends) if ends else None
+
+
+def _what(params: dict) -> str:
+    if params.get("jid"):
+        return f"job {params['jid']}"
+    count = len(params.get("jobs") or [])
+    return f"{count} job{'s' if count != 1 else ''}"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _done(reply: dict, return_when: str) -> bool:

@@ -14,8 +14,11 @@ import typing as t
 
 import pytest
 
+from ansible.errors import AnsibleConnectionFailure
+
 from ansible_collections.longrun.jobs.plugins.action.run_parallel import ActionModule as RunParallelAction
-from ansible_collections.longrun.jobs.plugins.module_utils import _record
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
 
 pytestmark = pytest.mark.usefixtures("collection_loader")
 
@@ -170,6 +173,89 @@ def test_without_a_limit_all_jobs_start_at_once_named_after_their_command(run_pa
     assert first["name"] == "command: sh -c 'sleep 0.3' " + "x" * 30 + "..."
     assert len(first["name"]) == 60
     assert second["name"] == "command: sleep 0.3"
+
+
+def test_detach_launches_every_job_and_returns_at_once(run_parallel, long_sleep, async_dir, remote_commands):
+    jobs = [
+        {"name": "long", "ansible.builtin.command": long_sleep},
+        {"name": "other", "ansible.builtin.command": long_sleep, "async": 40},
+    ]
+
+    started = time.monotonic()
+    result = run_parallel({"jobs": jobs, "detach": True, "timeout": 30, "grace": 0})
+
+    assert time.monotonic() - started < 10
+    assert result.get("failed") is not True, result["msg"]
+    assert result["msg"] == "launched 2 jobs; wait for them with longrun.jobs.async_status and jobs: set to this result"
+    long, other = result["results"]
+    assert (long["name"], long["state"], long["finished"], long["timeout"]) == ("long", "running", False, 30)
+    assert (other["state"], other["timeout"]) == ("running", 40)
+    assert result["summary"]["running"] == 2
+    # The records stay for async_status; one launch window plus one status request.
+    records = sorted(name for name in os.listdir(async_dir) if not name.startswith("."))
+    assert records == sorted([long["ansible_job_id"], other["ansible_job_id"]])
+    assert len(remote_commands.calls) == 2
+    _kill_and_wait(async_dir, [long["ansible_job_id"], other["ansible_job_id"]])
+
+
+def _kill_and_wait(async_dir: str, jids: t.List[str]) -> None:
+    """End detached jobs through their supervisors (a kill request) and wait for their ended records."""
+    for jid in jids:
+        os.kill(_store.read_record(async_dir, jid).pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while any(_store.read_record(async_dir, jid).state == _record.RUNNING for jid in jids):
+        assert time.monotonic() < deadline, "the detached jobs did not end after a kill request"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"limit": 1}, "detach launches every job at once, so limit must be 0 or at least the number of jobs (2), got 1"),
+        ({"wait": 5}, "wait does not apply with detach, which returns once the jobs are launched"),
+        ({"fail_fast": True}, "fail_fast does not apply with detach, which returns once the jobs are launched"),
+    ],
+    ids=["limit", "wait", "fail_fast"],
+)
+def test_detach_refuses_options_it_cannot_honour(run_parallel, async_dir, extra, message):
+    jobs = [{"ansible.builtin.command": "true"}, {"ansible.builtin.command": "true"}]
+
+    result = run_parallel(dict({"jobs": jobs, "detach": True}, **extra))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
+    assert not os.path.exists(async_dir) or os.listdir(async_dir) == []
+
+
+def test_a_window_lost_with_the_connection_is_retried_and_recovered(make_action, task_vars, monkeypatch, async_dir):
+    monkeypatch.setattr(_remote_wait, "RECONNECT_PAUSE", 0.0)
+    warnings: t.List[str] = []
+    monkeypatch.setattr(_remote_wait.display, "warning", lambda msg, *args, **kwargs: warnings.append(msg))
+    action = make_action(RunParallelAction, ACTION, {"jobs": [{"name": n, "ansible.builtin.command": "true"}
+                                                              for n in ("a", "b")]})
+    run_command = action._low_level_execute_command
+    calls = []
+
+    def flaky(cmd, *args, **kwargs):
+        calls.append(cmd)
+        if len(calls) == 1:
+            # The target serves the window, then the reply is lost with the connection.
+            run_command(cmd, *args, **kwargs)
+            raise AnsibleConnectionFailure("Shared connection to target closed.")
+        if len(calls) in (2, 3):
+            raise AnsibleConnectionFailure("ssh: connect to host target port 22: Connection refused")
+        return run_command(cmd, *args, **kwargs)
+
+    action._low_level_execute_command = flaky
+
+    result = action.run(task_vars=task_vars)
+
+    assert result.get("failed") is not True, result["msg"]
+    assert [(entry["name"], entry["state"]) for entry in result["results"]] == [("a", "succeeded"), ("b", "succeeded")]
+    assert [line.split(" in ")[0] for line in warnings] == [
+        f"longrun: [{task_vars.get('inventory_hostname', '?')}] connection lost, retrying ({n})" for n in (1, 2, 3)
+    ]
+    assert os.listdir(async_dir) == []
 
 
 def test_a_shell_job_is_named_after_shell(run_parallel):

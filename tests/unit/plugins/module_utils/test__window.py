@@ -135,6 +135,18 @@ def test_only_the_last_window_removes_the_records(async_dir, launch):
     assert os.listdir(async_dir) == []
 
 
+def test_the_last_window_leaves_the_removal_to_the_caller_when_asked(async_dir, launch):
+    after_reply: list = []
+    params = {"_async_dir": async_dir, "queue": [item(0, QUICK, async_dir)], "wait": 20, "forget": ["j5.5"]}
+
+    reply = run_window(params, launch=launch, after_reply=after_reply)
+
+    jid = reply["ended"][0]["ansible_job_id"]
+    assert reply["removed"] is True
+    assert after_reply == [(async_dir, jid), (async_dir, "j5.5")]
+    assert os.path.exists(os.path.join(async_dir, jid))
+
+
 def test_a_stopped_window_keeps_the_records(async_dir, launch):
     reply = window(async_dir, launch, [item(0, FAILING, async_dir), item(1, QUICK, async_dir)], limit=1,
                    stop_on_failure=True)

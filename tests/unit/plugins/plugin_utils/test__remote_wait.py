@@ -216,13 +216,107 @@ def test_wait_for_jobs_shows_progress_between_windows(shown):
 
 
 def test_wait_for_jobs_retries_a_lost_connection_with_a_warning(no_reconnect_pause, warned, shown):
-    agent = ScriptedAgent([AnsibleConnectionFailure("ssh died"), _batch("succeeded", "succeeded")])
+    agent = ScriptedAgent([AnsibleConnectionFailure("ssh died\nmore detail"), _batch("succeeded", "succeeded")])
 
-    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"]}, seconds=100)
+    reply = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async").wait_for_jobs(
+        {"jobs": ["j0", "j1"]}, seconds=100
+    )
 
     assert len(reply["jobs"]) == 2
     assert agent.action._connection.closed == 1
-    assert warned == ["longrun: lost the connection while waiting for jobs, retrying: ssh died"]
+    assert warned == ["longrun: [web1] connection lost, retrying (1) in 0 s while waiting for 2 jobs: ssh died"]
+    assert [line.split(" (")[0] for line in shown] == ["[web1] longrun: connection restored after 1 retry"]
+
+
+class FakeClock:
+    """Stands in for the time module of _remote_wait: sleeping only moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses: t.List[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(_remote_wait, "time", fake)
+    return fake
+
+
+def test_reconnect_pauses_double_up_to_their_cap(clock, warned, shown):
+    failures = [AnsibleConnectionFailure(f"refused {n}") for n in range(6)]
+    agent = ScriptedAgent(failures + [_reply("succeeded")])
+
+    entry = RemoteWaiter(agent, {}, "/async").wait(JID, seconds=600, window=5)
+
+    assert entry["job"]["state"] == "succeeded"
+    assert clock.pauses == [1, 2, 4, 5, 5, 5]
+    assert [line.split(" in ")[0] for line in warned] == [
+        f"longrun: [?] connection lost, retrying ({n})" for n in range(1, 7)
+    ]
+    assert agent.action._connection.closed == 6
+
+
+def test_a_lost_connection_is_retried_until_the_job_limit_plus_the_margin(clock, warned):
+    running = {"jobs": [{"ansible_job_id": JID, "finished": False,
+                         "job": {"state": "running", "timeout": 100, "duration": 40.0}}]}
+    agent = ScriptedAgent([running] + [AnsibleConnectionFailure("refused")] * 100)
+
+    with pytest.raises(AnsibleConnectionFailure) as exc_info:
+        RemoteWaiter(agent, {}, "/async").wait(JID, seconds=3600, window=5)
+
+    # The job must have ended 60 s after the first reply, plus the margin: then the wait gives up.
+    assert clock.now == pytest.approx(1000 + 60 + _remote_wait.LIMIT_MARGIN)
+    message = exc_info.value.message
+    assert message.startswith(f"longrun: the connection was lost while waiting for job {JID} and ")
+    assert "(refused); jobs keep running on the target" in message
+    assert "longrun.jobs.async_status" in message
+    assert len(warned) == len(agent.requests) - 2
+
+
+def test_a_lost_connection_is_retried_until_the_wait_ends(clock, warned):
+    agent = ScriptedAgent([AnsibleConnectionFailure("refused")] * 100)
+
+    with pytest.raises(AnsibleConnectionFailure, match="did not restore it"):
+        RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"]}, seconds=20)
+
+    assert clock.now == pytest.approx(1020)
+    assert clock.pauses == [1, 2, 4, 5, 5, 3]
+
+
+def test_a_wait_of_zero_seconds_raises_the_connection_error_as_it_is(clock):
+    lost = AnsibleConnectionFailure("Failed to connect to the host via ssh")
+    agent = ScriptedAgent([lost])
+
+    with pytest.raises(AnsibleConnectionFailure) as exc_info:
+        RemoteWaiter(agent, {}, "/async").wait(JID, seconds=0, window=5)
+
+    assert exc_info.value is lost
+    assert clock.pauses == []
+
+
+@pytest.mark.parametrize(
+    "entries, expected",
+    [
+        ([], None),
+        ([{"finished": True, "job": {}}], None),
+        ([{"finished": False, "job": {"timeout": 30, "duration": 10}},
+          {"finished": False, "job": {"timeout": 50, "duration": 45}}], 20 + _remote_wait.LIMIT_MARGIN),
+        ([{"finished": False, "job": {"timeout": 30, "duration": 40}}], _remote_wait.LIMIT_MARGIN),
+        ([{"finished": False, "job": {"timeout": 30, "duration": 1}}, {"finished": False, "job": {}}], None),
+    ],
+    ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job"],
+)
+def test_latest_end(clock, entries, expected):
+    end = _remote_wait.latest_end(entries)
+    assert end == (None if expected is None else pytest.approx(clock.now + expected))
 
 
 def test_wait_for_jobs_does_not_retry_a_refused_request():
