@@ -83,7 +83,7 @@ def test_reliability_doc_names_only_real_tests_and_every_fault_test() -> None:
         path = REPO_ROOT / file_name
         assert path.is_file(), f"docs/reliability.md names {file_name}, which does not exist"
         assert test_name in defined_tests(path), f"docs/reliability.md names {file_name}::{test_name}, which does not exist"
-    named = {(file_name, test_name) for file_name, test_name in references}
+    named = set(references)
     for file_name in FAULT_TEST_FILES:
         relative = f"tests/integration/{file_name}"
         for test_name in defined_tests(REPO_ROOT / relative):

@@ -523,7 +523,7 @@ def test_large_requests_from_a_non_admin_to_an_unprivileged_user_use_acls(
     monkeypatch.setattr(agent.action, "_get_remote_user", lambda: "not-an-admin")
     user = pwd.getpwuid(os.geteuid()).pw_name
     transfers = spy_on_transfers(
-        agent, monkeypatch, lambda path: subprocess.run(["getfacl", "-cp", path], capture_output=True, text=True).stdout
+        agent, monkeypatch, lambda path: subprocess.run(["getfacl", "-cp", path], capture_output=True, text=True, check=True).stdout
     )
 
     reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
