@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import errno
 import json
 import os
 import resource
@@ -25,6 +26,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import typing as t
 
@@ -130,6 +132,28 @@ def _report(report_fd: int, message: bytes) -> None:
         pass
 
 
+def _payload_file(payload: bytes, directory: str) -> t.BinaryIO:
+    """The payload in a nameless file (gone once closed), positioned at its start for the module to read."""
+    try:
+        handle = tempfile.TemporaryFile(dir=directory)
+    except OSError as exc:
+        raise _store.StoreError(
+            f"cannot create the module payload file in {directory}: {exc.strerror or exc}; "
+            "free space or set ansible_async_dir elsewhere"
+        ) from exc
+    try:
+        handle.write(payload)
+        handle.flush()
+        handle.seek(0)
+    except OSError as exc:
+        handle.close()
+        problem = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise _store.StoreError(
+            f"cannot write the module payload in {directory}: {problem}; free space or set ansible_async_dir elsewhere"
+        ) from exc
+    return handle
+
+
 def _unblock_signals() -> None:
     """Runs in the job's process before exec: it must not inherit the supervisor's mask."""
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -185,19 +209,23 @@ class Supervisor:
         stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
         stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
         # A private TMPDIR, removed when the job ends: a job killed at its limit leaves nothing in the system tmp.
-        environment = dict(os.environ, TMPDIR=_store.create_work_dir(spec.async_dir, spec.jid))
+        temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
+        environment = dict(os.environ, TMPDIR=temp_dir)
         command = shlex.split(spec.interpreter)
-        stdin_data: t.Optional[bytes] = spec.payload
-        if spec.style != "new":
-            command.append(self._write_side(".module", spec.payload, executable=spec.style == "binary"))
-            if spec.style == "binary":
-                command = command[-1:]
-            command.append(self._write_side(".args", spec.args_data or b""))
-            stdin_data = None
+        stdin: t.Any = subprocess.DEVNULL
         try:
-            job = subprocess.Popen(  # pylint: disable=consider-using-with
+            if spec.style == "new":
+                # From a file, not a pipe: the launcher is released without waiting for the
+                # module's interpreter to start and read the payload.
+                stdin = _payload_file(spec.payload, temp_dir)
+            else:
+                command.append(self._write_side(".module", spec.payload, executable=spec.style == "binary"))
+                if spec.style == "binary":
+                    command = command[-1:]
+                command.append(self._write_side(".args", spec.args_data or b""))
+            return subprocess.Popen(  # pylint: disable=consider-using-with
                 command,
-                stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=stdout_fd,
                 stderr=stderr_fd,
                 start_new_session=True,
@@ -212,17 +240,8 @@ class Supervisor:
         finally:
             os.close(stdout_fd)
             os.close(stderr_fd)
-        if stdin_data is not None and job.stdin is not None:
-            try:
-                job.stdin.write(stdin_data)
-            except BrokenPipeError:
-                pass
-            finally:
-                try:
-                    job.stdin.close()
-                except BrokenPipeError:
-                    pass
-        return job
+            if stdin is not subprocess.DEVNULL:
+                stdin.close()
 
     def _write_side(self, suffix: str, data: bytes, *, executable: bool = False) -> str:
         fd = _store.open_side_file(self.spec.async_dir, self.spec.jid, suffix)

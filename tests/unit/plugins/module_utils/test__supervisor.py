@@ -11,6 +11,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -352,8 +353,10 @@ def small_tmpfs(tmp_path):
             subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
+# The module first closes its stdin, the payload file: the disk is then filled to the last page.
 FILL_THE_DISK = """
     import os
+    os.close(0)
     {before}
     fd = os.open({filler!r}, os.O_WRONLY | os.O_CREAT)
     for size in (65536, 4096, 1):
@@ -393,3 +396,27 @@ def test_a_full_disk_at_the_end_leaves_the_job_lost_with_the_reason(small_tmpfs,
     os.unlink(small_tmpfs / "filler")
     assert _status.inspect_job(async_dir, JID).state == _record.LOST
     assert read_raw(async_dir)[_record.META_KEY]["state"] == _record.LOST
+
+
+def test_the_launch_does_not_wait_for_the_module_to_read_its_payload(async_dir, janitor, tmp_path):
+    go = tmp_path / "go"
+    # The module's interpreter reads its payload only once the test says so, after the launch returned.
+    interpreter = f"/bin/sh -c 'while [ ! -e {go} ]; do sleep 0.05; done; exec {sys.executable} -'"
+    # Far more than a pipe holds: written to a pipe, the launch would block until the module reads it.
+    padding = "#" + "x" * 1023 + "\n"
+    source = padding * 1024 + 'print(\'{"changed": false, "stdout": "payload intact"}\')\n'
+    spec = _supervisor.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=30, grace=1, interpreter=interpreter, payload=source.encode("utf-8")
+    )
+
+    first = _supervisor.launch(spec)
+
+    meta = read_raw(async_dir)[_record.META_KEY]
+    janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
+    janitor.track_group(meta["job_pid"])
+    assert first["state"] == _record.RUNNING
+    assert not go.exists()
+    go.touch()
+    (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
+    assert record.state == _record.SUCCEEDED
+    assert record.result["stdout"] == "payload intact"
