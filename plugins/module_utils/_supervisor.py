@@ -189,7 +189,8 @@ class Supervisor:
             command.append(self._write_side(".args", spec.args_data or b""))
             stdin_data = None
         try:
-            job = subprocess.Popen(  # pylint: disable=consider-using-with
+            # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
+            job = subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
                 command,
                 stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
                 stdout=stdout_fd,

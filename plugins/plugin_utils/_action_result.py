@@ -14,10 +14,10 @@ def result_of_action_exception(exc: AnsibleAction) -> dict:
 
     ``AnsibleActionFail.result`` holds ``failed`` and ``msg`` up to ansible-core 2.20; from 2.21 on
     it holds only the ``result=`` given to the exception, and core adds the rest itself, but only
-    when the exception leaves ``run()``.
+    when the exception leaves ``run()``. As in core, the exception's message wins over a ``msg``
+    in its data.
     """
     result = dict(exc.result)
     if isinstance(exc, AnsibleActionFail):
-        result.setdefault("failed", True)
-        result.setdefault("msg", exc.message)
+        result.update(failed=True, msg=exc.message)
     return result

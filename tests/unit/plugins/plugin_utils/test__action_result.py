@@ -18,10 +18,10 @@ def test_a_failure_carries_failed_msg_and_its_data():
     assert result["jobs"] == []
 
 
-def test_a_failure_keeps_the_msg_of_its_own_result():
-    result = result_of_action_exception(AnsibleActionFail("agent failed", result={"msg": "no such dir", "failed": True}))
+def test_the_message_of_a_failure_wins_over_a_msg_in_its_data():
+    result = result_of_action_exception(AnsibleActionFail("agent failed", result={"msg": "stale", "rc": 1}))
 
-    assert (result["failed"], result["msg"]) == (True, "no such dir")
+    assert (result["failed"], result["msg"], result["rc"]) == (True, "agent failed", 1)
 
 
 def test_other_actions_contribute_only_their_data():
