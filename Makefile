@@ -136,7 +136,7 @@ integration: venv sshd-package collection
 	$(COLLECTION_ENV) $(PYTEST) tests/integration
 
 # Each combo has its own venv (reused while its pins do not change), collection and logs under
-# $(BUILD_DIR)/matrix/<combo>/; a summary table ends the run. About 25 minutes on a cold machine.
+# $(BUILD_DIR)/matrix/<combo>/; a summary table ends the run. About 25 minutes (35 on a cold machine).
 test-matrix: sshd-package
 	$(PYTHON) $(MATRIX_RUNNER) $(MATRIX_ARGS)
 

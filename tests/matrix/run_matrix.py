@@ -166,7 +166,7 @@ class ComboRun:
         self.report = ComboReport(combo)
 
     def step(self, name: str, log_name: str, action: t.Callable[[Path], str]) -> bool:
-        """Run one step; ``action`` returns a short detail or raises MatrixError / returns via failure."""
+        """Run one step and record it; ``action`` returns a one-line detail, or raises MatrixError when the step fails."""
         log = self.root / log_name
         log.write_text('')
         print(f'==> {self.combo.name}: {name} (log: {log.relative_to(REPO_ROOT)})', flush=True)
@@ -176,6 +176,10 @@ class ComboRun:
             ok = True
         except MatrixError as error:
             detail = str(error)
+            ok = False
+        except (OSError, ValueError) as error:
+            # A broken environment (a file missing from the build, a full disk) fails this combo, not the run.
+            detail = f'{type(error).__name__}: {error}'
             ok = False
         seconds = time.monotonic() - started
         self.report.steps.append(Step(name, ok, seconds, detail, log))
