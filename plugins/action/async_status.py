@@ -23,6 +23,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._status_request impor
     StatusRequest,
     parse_request,
 )
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
@@ -53,7 +54,7 @@ class ActionModule(ActionBase):
             waiter = RemoteWaiter(agent, task_vars, async_dir_option(self))
             result.update(self._serve(waiter, request))
         except AnsibleAction as exc:
-            result.update(exc.result)
+            result.update(result_of_action_exception(exc))
         return result
 
     def _serve(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:

@@ -13,6 +13,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
@@ -47,7 +48,7 @@ class ActionModule(ActionBase):
                 return result
             result.update(self._run_as_job(request, options, poll, task_vars))
         except AnsibleAction as exc:
-            result.update(exc.result)
+            result.update(result_of_action_exception(exc))
         finally:
             if self._task.async_val:
                 # Core keeps the tmp dir of async tasks for stock's wrapper; ours does not need it.

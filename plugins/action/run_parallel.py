@@ -20,6 +20,7 @@ from ansible.utils.display import Display
 from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
@@ -73,7 +74,7 @@ class ActionModule(ActionBase):
             else:
                 result.update(self._run_all(jobs, args, async_dir, task_vars))
         except AnsibleAction as exc:
-            result.update(exc.result)
+            result.update(result_of_action_exception(exc))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

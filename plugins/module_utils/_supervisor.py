@@ -223,7 +223,8 @@ class Supervisor:
                 if spec.style == "binary":
                     command = command[-1:]
                 command.append(self._write_side(".args", spec.args_data or b""))
-            return subprocess.Popen(  # pylint: disable=consider-using-with
+            # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
+            return subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
                 command,
                 stdin=stdin,
                 stdout=stdout_fd,

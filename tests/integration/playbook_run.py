@@ -58,4 +58,5 @@ class RunPlaybook(t.Protocol):
         env: dict[str, str] | None = None,
         check: bool = False,
         timeout: float = 300,
-    ) -> PlaybookRun: ...
+    ) -> PlaybookRun:
+        ...
