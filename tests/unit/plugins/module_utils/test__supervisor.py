@@ -65,7 +65,7 @@ def test_launch_returns_a_running_record_that_is_private_and_stock_compatible(la
     assert meta["boot_id"] == _proc.read_boot_id()
 
 
-def test_succeeding_module(launcher, async_dir):
+def test_succeeding_module(launcher, async_dir, wait_until):
     launcher.launch('print("noise before the result")\nprint(\'{"changed": false, "x": 1}\')')
     record = launcher.wait()
     assert record.state == _record.SUCCEEDED
@@ -74,8 +74,9 @@ def test_succeeding_module(launcher, async_dir):
     document = read_raw(async_dir)
     assert "started" not in document
     assert document["x"] == 1
-    # Side files are gone once the end is recorded; only the record stays.
-    assert os.listdir(async_dir) == [JID]
+    # The record is copied from the captured stdout, which goes right after the record is written;
+    # then only the record stays.
+    wait_until(lambda: os.listdir(async_dir) == [JID], what="the side files to go")
 
 
 def test_failing_module(launcher):
@@ -310,7 +311,7 @@ def test_kill_without_a_usable_request_uses_sigterm_and_the_job_grace(
     assert os.listdir(async_dir) == [JID]
 
 
-def test_the_job_has_a_private_tmpdir_that_goes_with_it(launcher, async_dir):
+def test_the_job_has_a_private_tmpdir_that_goes_with_it(launcher, async_dir, wait_until):
     launcher.launch(
         """
         import json, os, tempfile
@@ -325,7 +326,8 @@ def test_the_job_has_a_private_tmpdir_that_goes_with_it(launcher, async_dir):
     assert record.result["tmpdir"] == os.path.join(work_dir, "tmp")
     assert record.result["left"].startswith(record.result["tmpdir"] + os.sep)
     assert not os.path.exists(work_dir)
-    assert os.listdir(async_dir) == [JID]
+    # The captured stdout the record was copied from goes right after the record is written.
+    wait_until(lambda: os.listdir(async_dir) == [JID], what="the captured stdout to go")
 
 
 def test_the_record_holds_the_supervisor_peak_memory(launcher, async_dir):
