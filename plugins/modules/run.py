@@ -45,7 +45,7 @@ notes:
     M(ansible.builtin.template)) cannot run as a job on the target and are refused.
   - The job runs with C(TMPDIR) set to a private directory next to its record, which is removed when the job ends,
     however it ends. Processes that the job leaves running must not rely on files there.
-  - As for any module, ansible-core 2.19 and later refuse a result that holds output that is not valid UTF-8, unless
+  - As for any module, ansible-core refuses a result that holds output that is not valid UTF-8, unless
     C(MODULE_STRICT_UTF8_RESPONSE) is off; with it off, such bytes come back as surrogate escapes, as from
     M(ansible.builtin.command).
 extends_documentation_fragment:

@@ -279,7 +279,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_invalid_utf8(value: t.Any) -> None:
-    """Refuse text that is not valid UTF-8, as core refuses it in any module's result (2.19 and later)."""
+    """Refuse text that is not valid UTF-8, as core refuses it in any module's result (MODULE_STRICT_UTF8_RESPONSE)."""
     try:
         strict = C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE")
     except Exception:  # pylint: disable=broad-except
