@@ -18,7 +18,10 @@ import os
 import sys
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status_request, _store
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only
+    from ansible_collections.longrun.jobs.plugins.module_utils import _status_request
 
 PROTOCOL_VERSION = 1
 
@@ -74,15 +77,27 @@ def serve(request: t.Mapping[str, t.Any], *, after_reply: t.Optional[_status_req
     try:
         if operation == "launch":
             return launch_request(params)
-        if operation == "status":
-            return _status_request.handle_request(params, after_reply=after_reply)
-        if operation == "window":
-            from ansible_collections.longrun.jobs.plugins.module_utils import _window  # pylint: disable=import-outside-toplevel
-
-            return _window.run_window(params, launch=launch_request, after_reply=after_reply)
-    except (_status_request.RequestError, _record.InvalidJid, _store.StoreError, ValueError) as exc:
+        if operation in ("status", "window"):
+            return _serve_jobs(operation, params, after_reply)
+    except (_record.InvalidJid, _store.StoreError, ValueError) as exc:
         raise AgentError(str(exc)) from exc
     raise AgentError(f"unknown request {operation!r}")
+
+
+def _serve_jobs(operation: str, params: t.Mapping[str, t.Any], after_reply: t.Optional[_status_request.Removals]) -> dict:
+    # Imported here: a launch, the request that starts a job, then compiles none of the status code.
+    # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+    from ansible_collections.longrun.jobs.plugins.module_utils import _status_request
+
+    try:
+        if operation == "status":
+            return _status_request.handle_request(params, after_reply=after_reply)
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils import _window
+
+        return _window.run_window(params, launch=launch_request, after_reply=after_reply)
+    except _status_request.RequestError as exc:
+        raise AgentError(str(exc)) from exc
 
 
 def main() -> None:

@@ -30,7 +30,10 @@ import tempfile
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _module_output, _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+
+if t.TYPE_CHECKING:  # pragma: no cover - annotations only
+    from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
 
 READY = b"ready\n"
 _REPORT_TIMEOUT = 60.0
@@ -406,6 +409,10 @@ class Supervisor:
     def _find_result(self) -> t.Optional[t.Tuple[_module_output.ModuleResult, t.Dict[str, t.Any]]]:
         path = _store.side_path(self.spec.async_dir, self.spec.jid, ".stdout")
         try:
+            # Imported here, in the supervisor at the job's end: the launcher never needs it.
+            # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+            from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+
             output = _module_output.find_result(path)
             if output is None:
                 return None
