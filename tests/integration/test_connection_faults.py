@@ -224,9 +224,14 @@ class TestSshdStoppedDuringAWait:
     def _stop_sshd_while_the_job_ends(
         server: StoppableSshd, async_dir: Path, release_file: Path
     ) -> tuple[list[int], dict[str, float]]:
-        records = wait_until(lambda: list(async_dir.iterdir()), 60, message="the job's record appears")
+        # Temp and side files start with a dot and may show up before the record itself.
+        records = wait_until(
+            lambda: [path for path in async_dir.iterdir() if not path.name.startswith(".")],
+            60,
+            message="the job's record appears",
+        )
         launched = time.monotonic()
-        (record_path,) = [path for path in records if not path.name.startswith(".")]
+        (record_path,) = records
         # The launch's own agent has returned by now; what runs under sshd is the long-poll.
         time.sleep(2)
         sshd_pid = t.cast("subprocess.Popen[bytes]", server.process).pid
