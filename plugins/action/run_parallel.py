@@ -175,11 +175,7 @@ class ActionModule(ActionBase):
             )
             reply = self._window(waiter, params, queue, give_up_at=give_up_at)
             removed = bool(reply.get("removed"))
-            by_index = {job.index: job for job in queue}
-            for item in reply.get("launched", []):
-                job = by_index[item["key"]]
-                pending.remove(job)
-                launched = item["reply"]
+            for job, launched in _take_launched(reply, queue, pending):
                 if launched.get("failed") or "ansible_job_id" not in launched:
                     job.entry = _launch_failure(job, launched)
                     if args["fail_fast"] and stop_reason is None:
@@ -223,11 +219,7 @@ class ActionModule(ActionBase):
                 "forget": [],
             }
             reply = self._window(waiter, params, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
-            by_index = {job.index: job for job in queue}
-            for item in reply.get("launched", []):
-                job = by_index[item["key"]]
-                pending.remove(job)
-                launched = item["reply"]
+            for job, launched in _take_launched(reply, queue, pending):
                 if launched.get("failed") or "ansible_job_id" not in launched:
                     job.entry = _launch_failure(job, launched)
                 else:
@@ -374,6 +366,15 @@ def _unlaunched_entry(job: PlannedJob, *, state: str, reason: t.Optional[str], m
         "msg": msg,
         "result": result,
     }
+
+
+def _take_launched(reply: dict, queue: list, pending: list) -> t.Iterator[t.Tuple[t.Any, dict]]:
+    """(job, its launch reply) for each job the window launched; each is taken off pending."""
+    by_index = {job.index: job for job in queue}
+    for item in reply.get("launched", []):
+        job = by_index[item["key"]]
+        pending.remove(job)
+        yield job, item["reply"]
 
 
 def _launch_failure(job: PlannedJob, launched: dict) -> dict:
