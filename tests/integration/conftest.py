@@ -42,7 +42,7 @@ from sshd_server import (  # noqa: E402
     wait_for_ssh_banner,
     write_sshd_config,
 )
-from playbook_run import PlaybookRun, RunPlaybook, tail  # noqa: E402
+from playbook_run import PlaybookRun, RunPlaybook, Target, tail  # noqa: E402
 
 REPO_ROOT = INTEGRATION_DIR.parents[1]
 PLAYBOOK_DIR = INTEGRATION_DIR / "playbooks"
@@ -76,14 +76,6 @@ class SshServer:
     pid: int
     control_path_dir: Path
     log_path: Path
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    transport: str
-    inventory: Path
-    hostvars: dict[str, t.Any]
-    env: dict[str, str]
 
 
 def current_user() -> str:

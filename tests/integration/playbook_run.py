@@ -20,6 +20,16 @@ def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Target:
+    """What run_playbook needs of a target: an inventory and the environment of the run."""
+
+    transport: str
+    inventory: Path
+    hostvars: dict[str, t.Any]
+    env: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
 class PlaybookRun:
     command: list[str]
     rc: int

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import datetime
 import fcntl
 import json
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from helpers import descendant_pids, pids_alive, pids_with_cmdline, terminate_pids, wait_until
-from playbook_run import PlaybookRun, RunPlaybook, tail
+from playbook_run import PlaybookRun, RunPlaybook, Target, tail
 from sshd_server import free_port, generate_key, stop_process, wait_for_ssh_banner, write_sshd_config
 
 SSHD_BINARY = Path("/usr/sbin/sshd")
@@ -123,16 +122,6 @@ class StoppableSshd:
         terminate_pids(self.controller_masters(), grace=5)
 
 
-@dataclasses.dataclass(frozen=True)
-class OwnTarget:
-    """What run_playbook needs of a target: an inventory and the environment of the run."""
-
-    transport: str
-    inventory: Path
-    hostvars: dict[str, t.Any]
-    env: dict[str, str]
-
-
 @pytest.fixture
 def stoppable_sshd(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[StoppableSshd]:
     if not SSHD_BINARY.exists():
@@ -149,7 +138,7 @@ class TestSshdStoppedDuringAWait:
     """A dedicated sshd is killed while a wait is in flight and started again on its port after 10 s."""
 
     @pytest.fixture
-    def target(self, stoppable_sshd: StoppableSshd, tmp_path: Path, target_python: str) -> OwnTarget:
+    def target(self, stoppable_sshd: StoppableSshd, tmp_path: Path, target_python: str) -> Target:
         # Overrides the session-wide target: these tests need a server they may kill.
         hostvars = {
             "ansible_python_interpreter": target_python,
@@ -162,7 +151,7 @@ class TestSshdStoppedDuringAWait:
         }
         inventory = tmp_path / "stoppable-hosts.yml"
         inventory.write_text(yaml.safe_dump({"all": {"hosts": {"target": hostvars}}}, sort_keys=False))
-        return OwnTarget(
+        return Target(
             transport="ssh",
             inventory=inventory,
             hostvars=hostvars,
