@@ -11,6 +11,8 @@ Environment:
     BENCH_REPEATS      runs per workload and transport (default 3); medians are reported
     BENCH_B5_SECONDS   length of the B5 sleep job (default 60; 10 for a quick run)
     BENCH_TRANSPORTS   comma-separated subset of ``local,ssh`` (default both)
+    BENCH_WORKLOADS    comma-separated subset of ``b1,b2,b3,b4,b5`` (default all); for quick
+                       checks, with BENCH_OUTPUT elsewhere, since the report then holds only those
     BENCH_OUTPUT       where to write the report (default docs/performance.md)
 
 Remote operations are counted from ``ansible-playbook -vvv`` output, not from the collection's
@@ -568,7 +570,7 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
   Goals marked "ours" are absolute limits on the longrun figure.
 
 Run it with `make bench`; `BENCH_REPEATS=1 BENCH_B5_SECONDS=10 make bench` is a quick run.
-`BENCH_TRANSPORTS=local` limits the transports.
+`BENCH_TRANSPORTS=local` limits the transports, and `BENCH_WORKLOADS=b3` the workloads.
 """
     )
 
@@ -580,6 +582,12 @@ def main() -> int:
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
     b5_seconds = int(os.environ.get("BENCH_B5_SECONDS", "60"))
     transports = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "local,ssh").split(",") if name.strip()]
+    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5").split(",")}
+    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5"})
+    if unknown:
+        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5")
+        return 2
+    workloads = [workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4) if workload.__name__[6:] in selected]
     output = Path(os.environ.get("BENCH_OUTPUT", str(DEFAULT_OUTPUT)))
     rows: dict[str, Row] = {}
     started = time.monotonic()
@@ -591,11 +599,12 @@ def main() -> int:
             for name in transports:
                 transport = make_transport(name, workdir, server)
                 for repeat in range(1, repeats + 1):
-                    for workload in (bench_b1, bench_b2, bench_b3, bench_b4):
+                    for workload in workloads:
                         print(f"==> {name} run {repeat}/{repeats}: {workload.__name__}", flush=True)
                         workload(runner, transport, rows)
-                print(f"==> {name}: bench_b5 ({b5_seconds} s)", flush=True)
-                bench_b5(runner, transport, rows, b5_seconds)
+                if "b5" in selected:
+                    print(f"==> {name}: bench_b5 ({b5_seconds} s)", flush=True)
+                    bench_b5(runner, transport, rows, b5_seconds)
         finally:
             if server is not None:
                 stop_sshd(server)

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import time
-import typing as t
+
+# Type checkers only: the target agent imports this module on every launch (see _agent.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import typing as t
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 # Test-only: lets the fault suite simulate a reboot. Never set it in production.
@@ -75,6 +78,9 @@ def is_same_process(pid: int, start_time: int | None) -> bool:
 def become_child_subreaper() -> bool:
     """Make orphaned descendants re-parent to this process instead of init (Linux only)."""
     try:
+        # Imported here: status requests, which import this module too, never need it.
+        import ctypes  # pylint: disable=import-outside-toplevel
+
         # CDLL(None) is the running program, which links libc; find_library would spawn ldconfig or gcc.
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

@@ -13,10 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import stat
-import tempfile
-import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._record import (
     JobRecord,
@@ -24,6 +21,11 @@ from ansible_collections.longrun.jobs.plugins.module_utils._record import (
     record_from_document,
     validate_jid,
 )
+
+# Type checkers only: the target agent imports this module on every launch (see _agent.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import typing as t
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -140,7 +142,7 @@ def write_document_chunks(async_dir: str, jid: str, chunks: t.Iterable[bytes]) -
 def _replace_file(async_dir: str, jid: str, path: str, chunks: t.Iterable[bytes], *, what: str) -> None:
     temp_path = None
     try:
-        fd, temp_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{jid}-", dir=async_dir)
+        fd, temp_path = create_private_file(async_dir, f"{_TEMP_PREFIX}{jid}-")
         try:
             os.fchmod(fd, FILE_MODE)
             for data in chunks:
@@ -244,16 +246,37 @@ def work_dir_path(async_dir: str, jid: str) -> str:
 def create_work_dir(async_dir: str, jid: str) -> str:
     """Create the job's private work dir; returns its tmp dir, the job's TMPDIR."""
     work_dir = work_dir_path(async_dir, jid)
-    remove_work_dir(async_dir, jid)
+    try:
+        os.mkdir(work_dir, DIR_MODE)
+    except FileExistsError:
+        remove_work_dir(async_dir, jid)
+        os.mkdir(work_dir, DIR_MODE)
     temp_dir = os.path.join(work_dir, "tmp")
-    os.mkdir(work_dir, DIR_MODE)
     os.mkdir(temp_dir, DIR_MODE)
     return temp_dir
 
 
 def remove_work_dir(async_dir: str, jid: str) -> None:
     """Remove the job's work dir and whatever the job left in it (symlinks are not followed)."""
+    # Imported here: a launch never needs it, and each import costs the agent's start-up.
+    import shutil  # pylint: disable=import-outside-toplevel
+
     shutil.rmtree(work_dir_path(async_dir, jid), ignore_errors=True)
+
+
+def create_private_file(directory: str, prefix: str) -> t.Tuple[int, str]:
+    """Create a new 0600 file with a random name; returns its descriptor and path.
+
+    Like tempfile.mkstemp, whose module would cost the agent's start-up a few ms.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _attempt in range(100):
+        path = os.path.join(directory, prefix + os.urandom(6).hex())
+        try:
+            return os.open(path, flags, FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no unused temporary file name in {directory}")
 
 
 def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:

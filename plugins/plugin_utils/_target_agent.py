@@ -73,6 +73,11 @@ class _BundleImporter:
 sys.meta_path.insert(0, _BundleImporter())
 from %(package)s._agent import main
 main()
+# The reply is out: skip the interpreter's teardown, which the controller would wait for.
+sys.stdout.flush()
+sys.stderr.flush()
+import os
+os._exit(0)
 """
 # The remote command: python reads the program from its first stdin line
 # (pipelined) or from argv (small requests without pipelining).

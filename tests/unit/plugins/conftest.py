@@ -23,7 +23,7 @@ from ansible.template import Templar
 from ansible.utils.collection_loader import AnsibleCollectionConfig
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +57,25 @@ class ProcessJanitor:
 
     def track_group(self, pgid: int) -> None:
         self.groups.append(pgid)
+
+    def track_job(self, async_dir: str, jid: str, *, timeout: float = 10.0) -> t.Optional[_record.JobRecord]:
+        """Track a launched job's supervisor and its job's process group; returns the record that names both.
+
+        The supervisor releases the launcher before it starts the job, and records the job's pid just after.
+        """
+        record = _store.read_record(async_dir, jid)
+        if record is None or record.pid is None:
+            return record
+        self.track_supervisor(record.pid, record.pid_start_time)
+        deadline = time.monotonic() + timeout
+        while record is not None and record.state == _record.RUNNING and record.job_pid is None:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"the supervisor of {jid} did not record its job within {timeout} s")
+            time.sleep(0.01)
+            record = _store.read_record(async_dir, jid)
+        if record is not None and record.job_pid:
+            self.track_group(record.job_pid)
+        return record
 
     @staticmethod
     def wait_until_gone(pid: int, *, timeout: float = 10.0) -> None:

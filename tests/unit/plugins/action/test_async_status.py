@@ -49,9 +49,7 @@ class Jobs:
                 payload=source.encode("utf-8"),
             )
         )
-        record = _store.read_record(self.async_dir, jid)
-        self.janitor.track_supervisor(record.pid, record.pid_start_time)
-        self.janitor.track_group(record.job_pid)
+        self.janitor.track_job(self.async_dir, jid)
         return job
 
     def ended(self, jid: str, state: str = _record.SUCCEEDED, *, age: float = 0, **result: t.Any) -> None:

@@ -75,9 +75,7 @@ class Launcher:
             payload=textwrap.dedent(source).encode("utf-8"),
         )
         job = _supervisor.launch(spec)
-        meta = read_meta(self.async_dir, jid)
-        self.janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
-        self.janitor.track_group(meta["job_pid"])
+        self.janitor.track_job(self.async_dir, jid)
         return job
 
     def meta(self, jid: str = "j1.1") -> dict:

@@ -120,6 +120,45 @@ def test_launch_with_a_missing_interpreter_fails_and_leaves_nothing(async_dir):
     assert os.listdir(async_dir) == []
 
 
+@pytest.mark.parametrize(
+    "interpreter, style, problem",
+    [
+        ("{tmp}/not-executable", "new", "Permission denied"),
+        ("/nonexistent/bash", "old", "No such file or directory"),
+    ],
+)
+def test_launch_with_an_unusable_program_fails_and_leaves_nothing(async_dir, tmp_path, interpreter, style, problem):
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    interpreter = interpreter.format(tmp=tmp_path)
+    spec = _supervisor.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=10, grace=1, interpreter=interpreter, payload=b"echo", style=style
+    )
+    with pytest.raises(_supervisor.LaunchError, match=f"with interpreter {interpreter!r}: {problem}"):
+        _supervisor.launch(spec)
+    assert os.listdir(async_dir) == []
+
+
+def test_a_program_that_exec_refuses_after_the_launch_is_recorded_as_a_crash(async_dir, janitor):
+    # Executable, so it passes the launch's checks, but not a program the kernel can run.
+    spec = _supervisor.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=10, grace=1, interpreter="binary", payload=b"not a program\n",
+        style="binary",
+    )
+
+    first = _supervisor.launch(spec)
+
+    janitor.track_supervisor(first["pid"], None)
+    assert first["state"] == _record.RUNNING
+    (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_MODULE_CRASHED
+    assert record.msg == (
+        f"job {JID} crashed: cannot run the binary module: Exec format error; build it for the target's platform"
+    )
+    assert record.result == {"failed": True, "msg": record.msg, "rc": -1}
+    assert sorted(os.listdir(async_dir)) == [JID]
+
+
 def test_timeout_terminates_the_module(launcher):
     started = time.monotonic()
     launcher.launch("import time; time.sleep(60)", timeout=2, grace=1)
@@ -400,6 +439,47 @@ def test_a_full_disk_at_the_end_leaves_the_job_lost_with_the_reason(small_tmpfs,
     assert read_raw(async_dir)[_record.META_KEY]["state"] == _record.LOST
 
 
+# An old-style module run by sh, not Python: Python would ignore SIGPIPE itself and hide what it inherited.
+PROCESS_REPORT = r"""
+fds=$(for fd in /proc/$$/fd/*; do readlink "$fd"; done | tr '\n' ' ')
+printf '{"blocked": "%s", "ignored": "%s", "session": %s, "pid": %s, "fds": "%s", "tmpdir": "%s"}\n' \
+  "$(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$$/status)" "$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)" \
+  "$(cut -d' ' -f6 /proc/$$/stat)" "$$" "$fds" "$TMPDIR"
+"""
+
+
+@pytest.mark.parametrize("starter", ["posix_spawn", "subprocess"])
+def test_the_module_starts_clean_in_a_session_of_its_own(async_dir, janitor, tmp_path, monkeypatch, starter):
+    if starter == "subprocess":
+        monkeypatch.setattr(_supervisor, "_posix_spawn_reports_failures", lambda: False)
+    elif not _supervisor._posix_spawn_reports_failures():  # pylint: disable=protected-access
+        pytest.skip("this C library's posix_spawn does not report exec failures")
+    spec = _supervisor.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=30, grace=1, interpreter="/bin/sh", payload=PROCESS_REPORT.encode(),
+        style="old",
+    )
+    # An inheritable descriptor of the launcher's, which the job must not get.
+    leaked = tmp_path / "leaked"
+    fd = os.open(leaked, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.set_inheritable(fd, True)
+    try:
+        _supervisor.launch(spec)
+    finally:
+        os.close(fd)
+    janitor.track_job(async_dir, JID)
+
+    (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
+
+    assert record.state == _record.SUCCEEDED, record.msg
+    report = record.result
+    assert int(report["blocked"], 16) == 0
+    for ignored_by_python in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not int(report["ignored"], 16) & (1 << (ignored_by_python - 1))
+    assert report["session"] == report["pid"]
+    assert str(leaked) not in report["fds"]
+    assert report["tmpdir"] == os.path.join(async_dir, f".{JID}.work", "tmp")
+
+
 def test_the_launch_does_not_wait_for_the_module_to_read_its_payload(async_dir, janitor, tmp_path):
     go = tmp_path / "go"
     # The module's interpreter reads its payload only once the test says so, after the launch returned.
@@ -413,9 +493,7 @@ def test_the_launch_does_not_wait_for_the_module_to_read_its_payload(async_dir, 
 
     first = _supervisor.launch(spec)
 
-    meta = read_raw(async_dir)[_record.META_KEY]
-    janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
-    janitor.track_group(meta["job_pid"])
+    janitor.track_job(async_dir, JID)
     assert first["state"] == _record.RUNNING
     assert not go.exists()
     go.touch()

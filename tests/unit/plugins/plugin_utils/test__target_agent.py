@@ -272,6 +272,30 @@ def test_the_agent_runs_without_site_packages(tmp_path):
     assert _reply(completed.stdout) == {"changed": False, "jobs": [], "async_dir": str(tmp_path)}
 
 
+# Standard library modules whose import would add milliseconds to every launch (see _agent.py).
+HEAVY_IMPORTS = ("typing", "dataclasses", "inspect", "subprocess", "tempfile", "shutil", "ctypes")
+
+
+def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
+    request = {"op": "launch", "params": _launch_params(str(tmp_path / "async"), "print('{}')")}
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", _target_agent._BOOT_STDIN],
+        input=agent_program() + "\n" + json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    launched = _reply(completed.stdout)
+    janitor.track_supervisor(launched["job"]["pid"])
+
+    assert launched["job"]["state"] == "running", launched
+    # -X importtime lists every module the launcher imported, one per line: "import time: self | cumulative | name".
+    imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
+    assert "ansible_collections.longrun.jobs.plugins.module_utils._supervisor" in imported
+    assert sorted(imported.intersection(HEAVY_IMPORTS)) == []
+
+
 def test_kill_list_and_cleanup_through_the_agent(run_agent, tmp_path, janitor):
     async_dir = str(tmp_path / "async")
     launched = _run_pipelined({"op": "launch", "params": _launch_params(async_dir, "import time; time.sleep(60)")})
