@@ -380,7 +380,7 @@ job:
       description:
         - Why the job is not a success.
         - V(module_failed) when the module returned C(failed=true), V(module_crashed) when it did not return JSON
-          (a traceback, a crash, a signal), V(async_limit), V(kill_requested), V(supervisor_gone),
+          (a traceback, a crash, a signal, or a program that could not be executed), V(async_limit), V(kill_requested), V(supervisor_gone),
           V(host_rebooted), V(no_record), V(bad_record), or V(result_not_saved) when the job ended but its result
           could not be written (typically a full disk).
         - V(running) when O(mode=cleanup) kept the record of a job that is still running.
