@@ -316,8 +316,9 @@ def test_kill_request_kills_and_reports(async_dir, launcher):
     write_ended(async_dir, "j1.2")
     Path(async_dir, "j1.3").write_text(json.dumps({"started": 1, "finished": 0}))
 
+    # Grace enough for SIGTERM alone: with none, whether SIGKILL follows depends on scheduling.
     result = _status_request.handle_request(
-        dict(params(async_dir, "", mode="kill"), jid=None, jobs=["j1.1", "j1.2", "j1.3"], grace=0)
+        dict(params(async_dir, "", mode="kill"), jid=None, jobs=["j1.1", "j1.2", "j1.3"], grace=10)
     )
 
     assert result["changed"] is True
