@@ -159,16 +159,14 @@ class ActionModule(ActionBase):
                 stop_reason = f"the overall limit of {args['wait']} s (parallel_wait, or wait) passed"
                 break
             queue = _next_queue(pending)
-            params = {
-                "_async_dir": async_dir,
-                "running": list(running),
-                "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
-                "limit": args["limit"],
-                "wait": MAX_WINDOW if remaining is None else min(MAX_WINDOW, remaining),
-                "stop_on_failure": args["fail_fast"],
-                "more_queued": len(queue) < len(pending),
-                "forget": [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
-            }
+            params = _window_params(
+                async_dir, queue, pending,
+                running=list(running),
+                limit=args["limit"],
+                wait=MAX_WINDOW if remaining is None else min(MAX_WINDOW, remaining),
+                stop_on_failure=args["fail_fast"],
+                forget=[job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")],
+            )
             # A lost connection is retried until every job in play must have ended.
             give_up_at = time.monotonic() + LIMIT_MARGIN + max(
                 (job.timeout + job.grace for job in list(running.values()) + queue), default=0
@@ -208,16 +206,7 @@ class ActionModule(ActionBase):
         pending = list(jobs)
         while pending:
             queue = _next_queue(pending)
-            params = {
-                "_async_dir": async_dir,
-                "running": [],
-                "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
-                "limit": 0,
-                "wait": 0,
-                "stop_on_failure": False,
-                "more_queued": len(queue) < len(pending),
-                "forget": [],
-            }
+            params = _window_params(async_dir, queue, pending)
             reply = self._window(waiter, params, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
             for job, launched in _take_launched(reply, queue, pending):
                 if launched.get("failed") or "ansible_job_id" not in launched:
@@ -365,6 +354,30 @@ def _unlaunched_entry(job: PlannedJob, *, state: str, reason: t.Optional[str], m
         "rc": None,
         "msg": msg,
         "result": result,
+    }
+
+
+def _window_params(
+    async_dir: str,
+    queue: t.List[PlannedJob],
+    pending: t.List[PlannedJob],
+    *,
+    running: t.Sequence[str] = (),
+    limit: int = 0,
+    wait: float = 0,
+    stop_on_failure: bool = False,
+    forget: t.Sequence[str] = (),
+) -> dict:
+    """A window request: launch the queued jobs, then wait for those running; the defaults only launch."""
+    return {
+        "_async_dir": async_dir,
+        "running": list(running),
+        "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
+        "limit": limit,
+        "wait": wait,
+        "stop_on_failure": stop_on_failure,
+        "more_queued": len(queue) < len(pending),
+        "forget": list(forget),
     }
 
 

@@ -31,6 +31,14 @@ _MODE_OPTIONS = {
 Removals = t.List[t.Tuple[str, str]]
 
 
+def remove_job_files(async_dir: str, jid: str, after_reply: t.Optional[Removals]) -> None:
+    """Remove an ended job's files now, or list them in after_reply to go once the reply is out."""
+    if after_reply is None:
+        _store.remove_job_files(async_dir, jid)
+    else:
+        after_reply.append((async_dir, jid))
+
+
 class RequestError(Exception):
     """A request that cannot be served; the message names the problem and the fix."""
 
@@ -177,10 +185,7 @@ def status_request(
     if remove_ended:
         for record in records:
             if record.finished and record.state != _record.NOT_FOUND:
-                if after_reply is None:
-                    _store.remove_job_files(async_dir, record.jid)
-                else:
-                    after_reply.append((async_dir, record.jid))
+                remove_job_files(async_dir, record.jid, after_reply)
                 removed.append(record.jid)
     return {
         "changed": bool(removed),

@@ -146,10 +146,7 @@ def _replace_file(async_dir: str, jid: str, path: str, chunks: t.Iterable[bytes]
         try:
             os.fchmod(fd, FILE_MODE)
             for data in chunks:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -262,6 +259,13 @@ def remove_work_dir(async_dir: str, jid: str) -> None:
     import shutil  # pylint: disable=import-outside-toplevel
 
     shutil.rmtree(work_dir_path(async_dir, jid), ignore_errors=True)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of data, however many writes it takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def create_private_file(directory: str, prefix: str) -> t.Tuple[int, str]:

@@ -159,9 +159,7 @@ def _payload_file(payload: bytes, directory: str) -> int:
             "free space or set ansible_async_dir elsewhere"
         ) from exc
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
+        _store.write_all(fd, payload)
         os.lseek(fd, 0, os.SEEK_SET)
     except OSError as exc:
         os.close(fd)
@@ -179,7 +177,7 @@ def _open_nameless_file(directory: str) -> int:
             return os.open(directory, tmpfile_flag | os.O_RDWR, _store.FILE_MODE)
         except OSError as exc:
             # File systems without O_TMPFILE support say so in several ways; a named file does the same.
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 raise
     fd, path = _store.create_private_file(directory, ".payload-")
     os.unlink(path)
@@ -192,8 +190,8 @@ def _spawn(command: t.List[str], *, stdin_fd: int, stdout_fd: int, stderr_fd: in
     posix_spawn where it reports exec failures, as glibc 2.26+ and macOS do: it spares the
     supervisor a fork and the subprocess import (about 5 ms of each launch). Elsewhere subprocess.
     """
-    _stop_inheriting_descriptors()
     if _posix_spawn_reports_failures():
+        _stop_inheriting_descriptors()
         return os.posix_spawnp(
             command[0],
             command,
@@ -289,6 +287,7 @@ def _check_program(program: str, spec: LaunchSpec) -> None:
     """Refuse the launch when the program to run is missing or not executable, as exec would."""
     candidates = [program] if os.sep in program else [os.path.join(path, program) for path in os.get_exec_path()]
     problem = errno.ENOENT
+    # An empty interpreter names no program at all.
     for candidate in candidates if program else []:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return
@@ -301,11 +300,13 @@ def _start_problem(spec: LaunchSpec, problem: OSError) -> str:
     reason = problem.strerror or str(problem)
     if spec.style == "binary":
         return f"cannot run the binary module: {reason}; build it for the target's platform"
-    program = os.path.basename(shlex.split(spec.interpreter)[0]) if spec.interpreter.strip() else "python"
-    language = "python" if program.startswith("python") else program
+    words = shlex.split(spec.interpreter)
+    language = os.path.basename(words[0]) if words else "python"
+    if language.startswith("python"):
+        language = "python"
     return (
         f"cannot start the module with interpreter {spec.interpreter!r}: {reason}; "
-        f"set ansible_{language}_interpreter to a working {language.capitalize() if language == 'python' else language}"
+        f"set ansible_{language}_interpreter to a working {'Python' if language == 'python' else language}"
     )
 
 
@@ -400,12 +401,7 @@ class Supervisor:
         record.state, record.reason = _record.FAILED, _record.REASON_MODULE_CRASHED
         record.msg = f"job {self.spec.jid} crashed: {_start_problem(self.spec, problem)}"
         record.result = {"failed": True, "msg": record.msg, "rc": -1}
-        record.ended_at = _record.format_time(_record.utc_now())
-        _store.remove_work_dir(self.spec.async_dir, self.spec.jid)
-        _store.remove_side_files(self.spec.async_dir, self.spec.jid, *_store.SIDE_SUFFIXES)
-        record.supervisor_max_rss = peak_rss_kib()
-        # Should this write fail too, the record left says running and the job is reported lost.
-        _store.write_record(self.spec.async_dir, record)
+        self._save_end(None)
 
     def _write_side(self, suffix: str, data: bytes, *, executable: bool = False) -> str:
         fd = _store.open_side_file(self.spec.async_dir, self.spec.jid, suffix)
@@ -482,6 +478,12 @@ class Supervisor:
                 record.state, record.reason = _record.KILLED, _record.REASON_KILL_REQUESTED
                 record.msg = f"job {jid} was killed on request with {first_name}{escalation}"
             record.result = {"failed": True, "msg": record.msg, "changed": True}
+        self._save_end(output)
+
+    def _save_end(self, output: t.Optional[_module_output.ModuleResult]) -> None:
+        """Remove the job's files and write its end record, with the module's result when it gave one."""
+        record = self.record
+        jid = self.spec.jid
         record.ended_at = _record.format_time(_record.utc_now())
         # Only the module's stdout is still needed, and only when its result is copied from there:
         # whoever sees the end record sees no other files of the job.

@@ -19,7 +19,7 @@ import time
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status, _store
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import Removals, job_entry
+from ansible_collections.longrun.jobs.plugins.module_utils._status_request import Removals, job_entry, remove_job_files
 
 LaunchFunction = t.Callable[[t.Mapping[str, t.Any]], dict]
 
@@ -83,11 +83,7 @@ def run_window(
         # The last window: the records (of this window's jobs and of the earlier ones, which the
         # controller names) are no longer needed, so they go without another round trip.
         for jid in [entry["ansible_job_id"] for entry in ended] + list(params.get("forget") or []):
-            jid = _record.validate_jid(jid)
-            if after_reply is None:
-                _store.remove_job_files(async_dir, jid)
-            else:
-                after_reply.append((async_dir, jid))
+            remove_job_files(async_dir, _record.validate_jid(jid), after_reply)
         removed = True
     return {
         "removed": removed,

@@ -184,9 +184,8 @@ class TargetAgent:
         shell = action._connection._shell
         data = agent_program() + "\n" + request
         if shell.tmpdir is None:
-            tmpdir: t.Optional[str] = None
             if not action._is_become_unprivileged():
-                tmpdir = self._make_private_dir()
+                tmpdir: t.Optional[str] = self._make_private_dir()
             else:
                 tmpdir = self._make_handover_dir(
                     str(action.get_become_option("become_user")),
@@ -216,14 +215,14 @@ class TargetAgent:
         name = f"longrun-{secrets.token_hex(8)}"
         command = f'umask 77 && mkdir -p {base_words} && cd {base_words} && mkdir {name} && echo "$PWD/{name}"'
         result = self.action._low_level_execute_command(command, sudoable=False)
-        lines = (result.get("stdout") or "").strip().splitlines()
-        if result.get("rc") != 0 or not lines or not lines[-1].startswith("/"):
+        path = _printed_path(result)
+        if path is None:
             raise AnsibleActionFail(
                 f"cannot create a temporary directory under {base} on the target "
                 f"(rc={result.get('rc')}): {(result.get('stderr') or '').strip()[-500:] or 'no output'}; "
                 "check remote_tmp (ansible_remote_tmp) and the free space there"
             )
-        return lines[-1].strip()
+        return path
 
     def _make_handover_dir(self, user: str, *, admin: bool) -> t.Optional[str]:
         """Create a private dir and an empty request file that ``user`` can read, in one command.
@@ -260,11 +259,7 @@ class TargetAgent:
             f'[ -n "$d" ] && mkdir {directory} && : > {request} && '
             f"{{ {grant} || {{ rm -rf {directory}; false; }}; }} && echo {directory}"
         )
-        result = self.action._low_level_execute_command(command, sudoable=False)
-        lines = (result.get("stdout") or "").strip().splitlines()
-        if result.get("rc") != 0 or not lines or not lines[-1].startswith("/"):
-            return None
-        return lines[-1].strip()
+        return _printed_path(self.action._low_level_execute_command(command, sudoable=False))
 
     def _execute(self, command: str, *, in_data: t.Optional[bytes] = None) -> dict:
         result = self.action._low_level_execute_command(command, sudoable=True, in_data=in_data)
@@ -279,6 +274,14 @@ class TargetAgent:
         reply.pop("_longrun_protocol", None)
         _refuse_invalid_utf8(reply)
         return reply
+
+
+def _printed_path(result: dict) -> t.Optional[str]:
+    """The absolute path a successful remote command printed last, or None."""
+    lines = (result.get("stdout") or "").strip().splitlines()
+    if result.get("rc") != 0 or not lines or not lines[-1].startswith("/"):
+        return None
+    return lines[-1].strip()
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
