@@ -244,8 +244,8 @@ class ComboRun:
             'ANSIBLE_COLLECTIONS_PATH': str(self.collections),
             'LONGRUN_TARGET_PYTHON': str(target_python),
         }
-        # pytest.ini points pythonpath at the collection `make collection` builds; use this combo's.
-        command = [self.python, '-m', 'pytest', '-p', 'no:cacheprovider', '-o', f'pythonpath={self.collections}', *tests]
+        # The tests import the work tree (tests/conftest.py); the playbooks run this combo's build.
+        command = [self.python, '-m', 'pytest', '-p', 'no:cacheprovider', *tests]
         ok = run_logged(command, log, env=env)
         summary = pytest_summary(log)
         if not ok:
