@@ -32,7 +32,7 @@ class CallbackModule(CallbackBase):
         super().__init__(*args, **kwargs)
         self.results: t.List[dict] = []
 
-    def _record(self, status: str, result: t.Any) -> None:
+    def _record(self, status: str, result: t.Any) -> None:  # pylint: disable=protected-access
         self.results.append({
             "host": result._host.get_name(),
             "task": result._task.get_name(),
