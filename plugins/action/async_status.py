@@ -107,6 +107,9 @@ class ActionModule(ActionBase):
             )
             by_jid = {entry["ansible_job_id"]: entry for entry in later["jobs"]}
             entries = [by_jid.get(entry["ansible_job_id"], entry) for entry in entries]
+            # A job that ended on its own while the kill was under way was not killed.
+            final_states = {entry["ansible_job_id"]: (entry.get("job") or {}).get("state") for entry in entries}
+            killed = [jid for jid in killed if final_states.get(jid) in ("killed", "running")]
         flat = [flat_entry(entry) for entry in entries]
         problems = []
         refused = reply.get("refused") or {}
@@ -174,12 +177,21 @@ class ActionModule(ActionBase):
         if reply.get("killed"):
             msg += f" ({len(reply['killed'])} killed first)"
         msg += f"; spared {len(spared)} running job{'s' if len(spared) != 1 else ''}"
+        not_found = reply.get("not_found") or []
+        if not_found:
+            # As with jid: a job named in jobs that has no record is a failure, not a silent success.
+            listed = ", ".join(not_found[:5]) + (f" and {len(not_found) - 5} more" if len(not_found) > 5 else "")
+            msg += (
+                f"; {len(not_found)} job{'s' if len(not_found) != 1 else ''} not found: {listed} "
+                "(no record in the async dir: removed before, or never started there)"
+            )
         return {
+            "failed": bool(not_found),
             "changed": bool(removed),
             "removed": removed,
             "spared": spared,
             "killed": reply.get("killed") or [],
-            "not_found": reply.get("not_found") or [],
+            "not_found": not_found,
             "ignored": request.skipped,
             "async_dir": reply.get("async_dir"),
             "msg": msg,
@@ -197,7 +209,10 @@ class ActionModule(ActionBase):
             "job": job,
             **copy.deepcopy(STOCK_DEFAULTS),
         }
-        if jid in reply.get("removed", []):
+        if jid in reply.get("removed", []) and self._task.check_mode:
+            # Nothing was erased, so there is no erased path to report.
+            result["msg"] = f"check mode: the record of job {jid} would be removed: {entry.get('results_file')}"
+        elif jid in reply.get("removed", []):
             result["erased"] = entry.get("results_file")
         else:
             result["failed"] = True

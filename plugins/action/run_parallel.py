@@ -22,7 +22,8 @@ from ansible_collections.longrun.jobs.plugins.module_utils._selection import typ
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
-from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_table
+from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
+from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
     CONNECTION_ERRORS,
     LIMIT_MARGIN,
@@ -73,6 +74,8 @@ class ActionModule(ActionBase):
                 result.update(self._launch_all(jobs, async_dir, task_vars))
             else:
                 result.update(self._run_all(jobs, args, async_dir, task_vars))
+            if self._play_context.no_log:
+                _censor_entries(result)
         except AnsibleAction as exc:
             result.update(result_of_action_exception(exc))
         finally:
@@ -196,7 +199,7 @@ class ActionModule(ActionBase):
             waiter.call({"mode": "cleanup", "jobs": launched_jids})
         for job in pending:
             job.entry = _not_started(job, stop_reason or "it was never launched")
-        return self._report(jobs, agent.discovered_facts)
+        return self._report(jobs, agent.discovered_facts, no_log=bool(self._play_context.no_log))
 
     def _launch_all(self, jobs: t.List[PlannedJob], async_dir: str, task_vars: dict) -> dict:
         """Detached: launch every job in launch-only windows, report their job ids and return at once."""
@@ -227,11 +230,10 @@ class ActionModule(ActionBase):
             result["ansible_facts"] = agent.discovered_facts
         unlaunched = [entry for entry in results if entry.get("reason") == "launch_failed"]
         if unlaunched:
-            result.update(
-                failed=True,
-                msg=f"{len(unlaunched)} of {len(results)} jobs could not be launched: "
-                + "; ".join(entry["msg"] for entry in unlaunched[:3]),
+            details = "details hidden by no_log" if self._play_context.no_log else "; ".join(
+                entry["msg"] for entry in unlaunched[:3]
             )
+            result.update(failed=True, msg=f"{len(unlaunched)} of {len(results)} jobs could not be launched: {details}")
         else:
             result["msg"] = (
                 f"launched {len(jids)} job{'s' if len(jids) != 1 else ''}; wait for them with "
@@ -280,7 +282,7 @@ class ActionModule(ActionBase):
         finished = sum(1 for job in jobs if job.entry is not None)
         durations = [(entry.get("job") or {}).get("duration") or 0 for entry in running]
         longest = f", longest running {max(durations):.0f} s" if durations else ""
-        display.display(
+        show_progress(
             f"[{host}] longrun: {finished}/{len(jobs)} jobs finished, {len(running)} running{longest} "
             f"(waited {waited:.0f} s)"
         )
@@ -294,7 +296,7 @@ class ActionModule(ActionBase):
             job.entry["msg"] = f"{why}: {job.entry['msg'] or 'killed'}"
 
     @staticmethod
-    def _report(jobs: t.List[PlannedJob], facts: t.Optional[dict]) -> dict:
+    def _report(jobs: t.List[PlannedJob], facts: t.Optional[dict], *, no_log: bool = False) -> dict:
         results = [dict({"name": job.name}, **(job.entry or {})) for job in jobs]
         summary = summarize(results)
         failures = [entry for entry in results if entry["state"] != "succeeded"]
@@ -305,7 +307,10 @@ class ActionModule(ActionBase):
         }
         if facts:
             result["ansible_facts"] = facts
-        if failures:
+        if failures and no_log:
+            # The table shows job names and messages, which may hold what no_log hides; core shows msg even then.
+            result.update(failed=True, msg=f"{failure_count_line(results)} (details hidden by no_log)")
+        elif failures:
             table = failure_table(results)
             if _CORE_VERSION < (2, 19):
                 # Older cores print msg as one JSON string, with its line breaks escaped.
@@ -314,6 +319,12 @@ class ActionModule(ActionBase):
         else:
             result["msg"] = f"{len(results)} job{'s' if len(results) != 1 else ''} succeeded"
         return result
+
+
+def _censor_entries(result: dict) -> None:
+    """Mark every job entry as no_log: core censors a result's results list only entry by entry, like loop items."""
+    for entry in result.get("results") or []:
+        entry["_ansible_no_log"] = True
 
 
 def _next_queue(pending: t.List[PlannedJob]) -> t.List[PlannedJob]:
@@ -352,6 +363,7 @@ def _unlaunched_entry(job: PlannedJob, *, state: str, reason: t.Optional[str], m
         "duration": None,
         "timeout": job.timeout,
         "rc": None,
+        "exit_code": None,
         "msg": msg,
         "result": result,
     }

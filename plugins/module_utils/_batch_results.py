@@ -29,9 +29,9 @@ def flat_entry(entry: t.Mapping[str, t.Any]) -> dict:
     """One job of a batch result, from a job entry as the target reports it."""
     job = entry.get("job") or {}
     result = entry.get("result") if entry.get("finished") else None
+    # rc is the module's own (command's exit status, for example); many modules return none, and the
+    # exit code of the module process (1 for any module that fails) is no substitute: it is exit_code.
     rc = result.get("rc") if isinstance(result, dict) else None
-    if rc is None:
-        rc = job.get("exit_code")
     return {
         "ansible_job_id": entry.get("ansible_job_id"),
         "state": job.get("state"),
@@ -43,6 +43,7 @@ def flat_entry(entry: t.Mapping[str, t.Any]) -> dict:
         "duration": job.get("duration"),
         "timeout": job.get("timeout"),
         "rc": rc,
+        "exit_code": job.get("exit_code"),
         "msg": job.get("msg"),
         "result": result,
     }

@@ -88,12 +88,13 @@ def cleanup_jobs(
             async_dir, running, signal_name=signal_name, grace=grace,
             wait=grace + _kill.KILL_SETTLE, check_mode=check_mode,
         )
+        ended_by_kill = killed.killed
         for record in killed.records:
             if check_mode and record.jid in killed.signalled:
                 outcome.killed.append(record.jid)
                 outcome.removed.append(record.jid)
             elif record.finished:
-                if record.jid in killed.signalled:
+                if record.jid in ended_by_kill:
                     outcome.killed.append(record.jid)
                 _remove(async_dir, record.jid, outcome, check_mode)
             else:

@@ -25,6 +25,19 @@ class KillOutcome:
     signalled: t.List[str]
     # Jobs that were running but cannot be killed by us, with the reason.
     refused: t.Dict[str, str]
+    check_mode: bool = False
+
+    @property
+    def killed(self) -> t.List[str]:
+        """The signalled jobs that the kill ended (or is still ending), in check mode those it would signal.
+
+        A job can end on its own (succeeded, failed, timed out) in the moment it is signalled:
+        its record then tells that end, and it was not killed.
+        """
+        if self.check_mode:
+            return list(self.signalled)
+        states = {record.jid: record.state for record in self.records}
+        return [jid for jid in self.signalled if states.get(jid) in (_record.KILLED, _record.RUNNING)]
 
 
 def kill_jobs(
@@ -64,7 +77,9 @@ def kill_jobs(
     if waiting and not check_mode:
         for record in _status.wait_for_jobs(async_dir, waiting, timeout=wait):
             records[record.jid] = record
-    return KillOutcome(records=[records[jid] for jid in jids], signalled=signalled, refused=refused)
+    return KillOutcome(
+        records=[records[jid] for jid in jids], signalled=signalled, refused=refused, check_mode=check_mode
+    )
 
 
 def _signal_number(name: str) -> int:

@@ -207,7 +207,7 @@ def kill_request(async_dir: str, request: StatusRequest, *, check_mode: bool) ->
     return {
         "changed": bool(outcome.signalled),
         "jobs": [job_entry(async_dir, record) for record in outcome.records],
-        "killed": outcome.signalled,
+        "killed": outcome.killed,
         "refused": outcome.refused,
         "ignored": request.skipped,
     }

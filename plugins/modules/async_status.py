@@ -56,6 +56,8 @@ options:
       - V(cleanup) removes job records and their side files. With O(jid) alone it is the stock form. With O(jobs),
         O(older_than) or O(states) it removes every matching record. Only records of jobs that have ended are
         removed, unless O(force=true).
+      - As with O(jid), V(cleanup) with O(jobs) fails when a job it names has no record; the others are still
+        removed, RV(not_found) lists the missing ones and RV(msg) names them.
     type: str
     choices: [status, cleanup, kill, list]
     default: status
@@ -63,7 +65,9 @@ options:
     description:
       - Seconds to wait on the target for the jobs to end (see O(return_when)). V(0) reports at once.
       - The call returns as soon as the jobs end. Long waits are split into remote calls of at most about a
-        minute, and each host's progress is shown after each of them.
+        minute, and each host's progress is shown after each of them, on stdout with ansible-core's own screen
+        callbacks (and those derived from them), on stderr with any other stdout callback, such as a JSON one,
+        so that its output stays machine-readable.
       - Connection errors during the wait are retried until the time is up.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
     type: float
@@ -227,8 +231,10 @@ results_file:
   type: str
   sample: /home/deploy/.ansible_async/j123456789.4242
 erased:
-  description: Path of the record that was removed.
-  returned: O(mode=cleanup) and the record was removed
+  description:
+    - Path of the record that was removed.
+    - Not returned in check mode, where nothing is removed; RV(msg) then says which record would be.
+  returned: O(mode=cleanup) with O(jid), when the record was removed
   type: str
 stdout:
   description: The module's stdout when the job has finished, as in the stock module; empty before.
@@ -291,7 +297,18 @@ jobs:
       type: int
       returned: except with O(mode=list)
     rc:
-      description: The module's C(rc), or the exit code of the module process.
+      description:
+        - The module's own C(rc), such as the exit status of the command of M(ansible.builtin.command).
+        - V(null) when the module returns none (M(ansible.builtin.uri), M(ansible.builtin.file) and most others),
+          also when it failed; RV(jobs[].exit_code) is then no substitute for it.
+        - The C(rc=N) of RV(msg) is this number.
+      type: int
+      returned: except with O(mode=list)
+    exit_code:
+      description:
+        - The exit status of the module process, V(null) when it was ended by a signal or has not ended.
+        - A module that fails exits with V(1) whatever went wrong; a uri request that got a 404 is C(exit_code=1)
+          with C(rc=null).
       type: int
       returned: except with O(mode=list)
     msg:
@@ -321,7 +338,10 @@ ignored:
   returned: with O(jobs)
   type: int
 killed:
-  description: The jobs that O(mode=kill) (or O(force=true)) signalled; jobs that had already ended are not in it.
+  description:
+    - The jobs that O(mode=kill) (or O(force=true)) ended, in check mode those it would signal.
+    - Jobs that had already ended are not in it, nor a job that ended on its own (for example V(succeeded)) in the
+      moment it was signalled; its state in RV(jobs) tells how it ended.
   returned: with O(mode=kill), and O(mode=cleanup) with O(jobs) or filters
   type: list
   elements: str
@@ -336,7 +356,7 @@ spared:
   type: list
   elements: str
 not_found:
-  description: Jobs named in O(jobs) that have no record.
+  description: Jobs named in O(jobs) that have no record. When there are any, the task fails and RV(msg) names them.
   returned: O(mode=cleanup) with O(jobs)
   type: list
   elements: str
@@ -408,6 +428,9 @@ msg:
   description:
     - With O(jid), for a job that ended in a failure state, one sentence that says what happened.
     - "With O(jobs), a one-line summary such as C(5 jobs: 3 succeeded, 1 failed (j1.2: rc=3), 1 timed_out (j4.5 after 3 s))."
+    - In that summary C(rc=N) is the module's own RV(jobs[].rc); a failed job without one shows the first line of the
+      module's message instead.
+    - With O(mode=cleanup) and O(jid) in check mode, which record would be removed.
     - With O(mode=list) and O(mode=cleanup), a one-line summary.
   returned: on failure, and with O(jobs), O(mode=list) or O(mode=cleanup) with filters
   type: str

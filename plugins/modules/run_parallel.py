@@ -19,7 +19,12 @@ description:
   - Waiting costs one remote command per wait window for all running jobs of the host. The task returns within about
     a second of the last job's end. The jobs' records are removed once every job has ended.
   - The task fails when any job did not succeed. Its RV(msg) is then a table of all the jobs, with their state,
-    return code, duration and message. RV(results) is returned in both cases.
+    the module's own C(rc) (RV(results[].rc), empty when the module returns none), duration and message.
+    RV(results) is returned in both cases.
+  - Under C(no_log), every entry of RV(results) is censored, at every verbosity, and RV(msg) only counts the jobs that
+    did not succeed, since the table would show their names and messages.
+  - Between wait windows a progress line is shown for each host, on stdout with ansible-core's own screen callbacks
+    (and those derived from them), on stderr with any other stdout callback, such as a JSON one.
   - This is the engine of the role M(longrun.jobs.parallel), which also sets the fact C(parallel_results).
     This is a docs-only module; the work is done by the action plugin of the same name.
 author:
@@ -175,7 +180,16 @@ results:
       type: float
       returned: always
     rc:
-      description: The module's C(rc), or the exit code of the module process.
+      description:
+        - The module's own C(rc), such as the exit status of the command of M(ansible.builtin.command).
+        - V(null) when the module returns none (M(ansible.builtin.uri), M(ansible.builtin.file) and most others),
+          also when it failed.
+      type: int
+      returned: always
+    exit_code:
+      description:
+        - The exit status of the module process, V(null) when it was ended by a signal or never started.
+        - A module that fails exits with V(1) whatever went wrong.
       type: int
       returned: always
     msg:

@@ -26,6 +26,12 @@ def _cells(entry: t.Mapping[str, t.Any]) -> t.List[str]:
     ]
 
 
+def failure_count_line(entries: t.Sequence[t.Mapping[str, t.Any]]) -> str:
+    """For example: 2 of 5 jobs did not succeed."""
+    failures = sum(1 for entry in entries if entry.get("state") != "succeeded")
+    return f"{failures} of {len(entries)} job{'s' if len(entries) != 1 else ''} did not succeed"
+
+
 def failure_table(entries: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     """A heading line plus one aligned row per job, for example:
 
@@ -34,10 +40,9 @@ def failure_table(entries: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     frontend  succeeded  0   2.0 s
     backend   failed     3   2.1 s     job j1.2 failed: non-zero return code (rc=3)
     """
-    failures = sum(1 for entry in entries if entry.get("state") != "succeeded")
     rows = [[column.upper() for column in _COLUMNS]] + [_cells(entry) for entry in entries]
     widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS))]
-    lines = [f"{failures} of {len(entries)} job{'s' if len(entries) != 1 else ''} did not succeed:"]
+    lines = [f"{failure_count_line(entries)}:"]
     for row in rows:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return "\n".join(lines)

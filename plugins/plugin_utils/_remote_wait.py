@@ -12,6 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
 try:
@@ -67,7 +68,7 @@ class Reconnector:
 
     def after_success(self) -> None:
         if self.retries:
-            display.display(
+            show_progress(
                 f"[{self.waiter.host}] longrun: connection restored after {self.retries} "
                 f"retr{'y' if self.retries == 1 else 'ies'} ({time.monotonic() - t.cast(float, self.lost_at):.0f} s)"
             )
@@ -135,7 +136,7 @@ class RemoteWaiter:
             pass
 
     def _show_progress(self, entries: t.Sequence[dict], waited: float) -> None:
-        display.display(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
+        show_progress(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
 
 
 def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:

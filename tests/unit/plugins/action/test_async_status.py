@@ -396,7 +396,10 @@ def test_stock_cleanup_in_check_mode_keeps_the_record(async_status, task_vars, j
     result = async_status({"jid": "j1.1", "mode": "cleanup"}, check_mode=True).run(task_vars=task_vars)
 
     assert result["changed"] is True
-    assert result["erased"].endswith("/j1.1")
+    # Nothing was erased, so nothing is reported as erased.
+    assert "erased" not in result
+    assert result["msg"].startswith("check mode: the record of job j1.1 would be removed: ")
+    assert result["msg"].endswith("/j1.1")
     assert jobs.record("j1.1") is not None
 
 

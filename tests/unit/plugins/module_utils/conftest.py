@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -15,7 +16,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status, _store, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store, _supervisor
 
 WaitUntil = t.Callable[..., t.Any]
 
@@ -93,3 +94,48 @@ class Launcher:
 @pytest.fixture
 def launcher(async_dir, janitor) -> Launcher:
     return Launcher(async_dir, janitor)
+
+
+# A stand-in supervisor that, when signalled for a kill, records that its job succeeded:
+# the job ended on its own in the very moment the kill came.
+_ENDS_ON_ITS_OWN = """
+import signal, sys, time
+from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+async_dir, jid = sys.argv[1:3]
+def succeed(_signum, _frame):
+    _store.write_record(async_dir, _record.JobRecord(jid=jid, state=_record.SUCCEEDED, result={"changed": True}))
+    sys.exit(0)
+signal.signal(signal.SIGUSR1, succeed)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def job_ending_when_killed(async_dir) -> t.Iterator[t.Callable[[str], None]]:
+    """Start a running job (by jid) whose supervisor records a success when it gets the kill request."""
+    processes: t.List[subprocess.Popen] = []
+
+    def start(jid: str) -> None:
+        process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-c", _ENDS_ON_ITS_OWN, async_dir, jid],
+            stdout=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+            start_new_session=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None and process.stdout.readline().strip() == b"ready"
+        _store.write_record(async_dir, _record.JobRecord(
+            jid=jid,
+            state=_record.RUNNING,
+            pid=process.pid,
+            pid_start_time=_proc.process_start_time(process.pid),
+            boot_id=_proc.read_boot_id(),
+        ))
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -61,14 +61,19 @@ def test_flat_entry_of_an_ended_job():
         "timeout": 60,
         # The module's rc, not the exit code of its process.
         "rc": 3,
+        "exit_code": 1,
         "msg": "job j1.2 failed: non-zero return code (rc=3)",
         "result": {"failed": True, "rc": 3, "stdout": "x"},
     }
 
 
-def test_flat_entry_falls_back_to_the_exit_code():
-    entry = reported("j1", _record.FAILED, result={"failed": True}, exit_code=2, reason=_record.REASON_MODULE_CRASHED)
-    assert flat_entry(entry)["rc"] == 2
+def test_flat_entry_does_not_pass_the_exit_code_off_as_rc():
+    # A module such as uri returns no rc; its process exits 1 because it failed.
+    entry = reported("j1", _record.FAILED, result={"failed": True, "msg": "Status code was 404"}, exit_code=1,
+                     reason=_record.REASON_MODULE_FAILED)
+    flat_one = flat_entry(entry)
+    assert (flat_one["rc"], flat_one["exit_code"]) == (None, 1)
+    assert summary_line([flat_one]) == "1 job: 1 failed (j1: Status code was 404)"
 
 
 def test_flat_entry_of_a_running_job_has_no_result():

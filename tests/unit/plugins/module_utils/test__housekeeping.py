@@ -253,3 +253,12 @@ def test_force_kills_the_live_process_of_a_lost_job_before_removing_its_record(a
     assert outcome.removed == ["j1.1"]
     assert not _proc.pid_alive(meta["job_pid"])
     assert outcome.killed == ["j1.1"]
+
+
+def test_force_does_not_count_a_job_that_ended_on_its_own_as_killed(async_dir, job_ending_when_killed):
+    job_ending_when_killed("j1.1")
+
+    outcome = _housekeeping.cleanup_jobs(async_dir, jids=["j1.1"], force=True, grace=0)
+
+    assert outcome.killed == []
+    assert outcome.removed == ["j1.1"]

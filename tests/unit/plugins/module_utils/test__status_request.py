@@ -423,3 +423,12 @@ def test_a_relative_async_dir_is_made_absolute(tmp_path, monkeypatch):
     write_ended(str(tmp_path / "async"))
     result = _status_request.handle_request(params("async", "j1.1"))
     assert result["jobs"][0]["results_file"] == str(tmp_path / "async" / "j1.1")
+
+
+def test_kill_request_does_not_report_a_job_that_ended_on_its_own_as_killed(async_dir, job_ending_when_killed):
+    job_ending_when_killed("j1.1")
+
+    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="kill"), grace=0, wait=10))
+
+    assert result["jobs"][0]["job"]["state"] == "succeeded"
+    assert result["killed"] == []
