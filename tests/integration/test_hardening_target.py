@@ -4,6 +4,7 @@ the job's stdin, and the way requests reach the target."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from playbook_run import RunPlaybook
 
 STRAY_SIGNALS = ("HUP", "QUIT", "USR2", "ALRM")
+# Linux's limit on one argument (MAX_ARG_STRLEN), less its final NUL.
+MAX_COMMAND_BYTES = 128 * 1024 - 1
 
 
 def one_line_without_traceback(message: str) -> None:
@@ -121,3 +124,54 @@ def test_module_children_cannot_read_the_payload(run_playbook: RunPlaybook, tmp_
     # What stock gives a module's children: an empty stdin.
     assert read == b""
     assert secret not in run.stdout + run.stderr
+
+
+def test_failed_become_leaves_no_request_on_the_target(run_playbook: RunPlaybook, tmp_path: Path, become_user: str) -> None:
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    system_tmp.chmod(0o1777)
+    secret = "pw-" + secrets.token_hex(16)
+    run = run_playbook(
+        "target_become_fails.yml",
+        extra_vars={"job_user": become_user, "system_tmp": str(system_tmp), "secret": secret},
+    )
+    run.assert_ok()
+    launched = run.load("become_fails.json")
+    assert launched["failed"] is True, launched
+    assert "ansible_job_id" not in launched
+    # The request dir was made there, then removed: no copy of the request stays behind.
+    assert sorted(os.listdir(system_tmp)) == []
+    assert "could not remove the request dir" not in run.stdout + run.stderr
+
+
+def launch_commands(output: str) -> list[tuple[int, str]]:
+    """(command length, where) of each launch request, from the -vvv lines of the agent."""
+    found = re.findall(r"longrun: the request \((\d+) bytes\) goes to the target (on the command line|in a file)"
+                       r"(?:: the command would be (\d+) bytes)?", output)
+    return [(int(length or 0), where) for size, where, length in found if int(size) > 10000]
+
+
+def test_request_near_the_command_line_limit_with_an_environment(run_playbook: RunPlaybook) -> None:
+    big = "b" * 62000
+    env = {"ANSIBLE_BECOME_ALLOW_SAME_USER": "true", "ANSIBLE_VERBOSITY": "3"}
+    calibration = run_playbook("target_argv_boundary.yml", extra_vars={"big": big, "pad_sizes": [2048]}, env=env)
+    calibration.assert_ok()
+    [(length, _where)] = launch_commands(calibration.stdout)
+    # A 2 KB environment plus this request bring the command within a few bytes of the limit.
+    boundary = 2048 + MAX_COMMAND_BYTES - length
+    assert 1024 < boundary < 4096, length
+    pads = list(range(boundary - 40, boundary + 41, 4))
+    run = run_playbook("target_argv_boundary.yml", extra_vars={"big": big, "pad_sizes": pads}, env=env, timeout=400)
+    run.assert_ok()
+    dumped = run.load("argv_boundary.json")
+    for launched in dumped["launched"]["results"]:
+        assert launched["failed"] is False, {key: launched.get(key) for key in ("item", "msg", "module_stderr")}
+    assert [entry["state"] for entry in dumped["waited"]["jobs"]] == ["succeeded"] * len(pads), dumped["waited"]["msg"]
+    assert all(entry["result"]["args_bytes"] > len(big) for entry in dumped["waited"]["jobs"])
+    commands = launch_commands(run.stdout)
+    assert len(commands) == len(pads)
+    on_command_line = [length for length, where in commands if where == "on the command line"]
+    assert on_command_line and max(on_command_line) <= MAX_COMMAND_BYTES
+    # The window crossed the limit: the longest command that went is at most one step short of it.
+    assert max(on_command_line) > MAX_COMMAND_BYTES - 20, commands
+    assert any(where == "in a file" and length > MAX_COMMAND_BYTES for length, where in commands), commands
