@@ -632,9 +632,26 @@ def recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
     The caller has found the supervisor and the module process gone. Returns the ended
     record, or None when the output holds no result (the job is then lost).
     """
-    record = _store.read_record(async_dir, jid)
-    if record is None or record.state != _record.RUNNING:
-        return record
+    # Imported here: only a job whose supervisor died needs it.
+    import fcntl  # pylint: disable=import-outside-toplevel
+
+    try:
+        lock_fd = os.open(_store.side_path(async_dir, jid, ".stdout"), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        # Two readers may find the job at once: the second waits, then sees the end the first wrote.
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        record = _store.read_record(async_dir, jid)
+        if record is None or record.state != _record.RUNNING:
+            return record
+        return _record_recovered_end(async_dir, record)
+    finally:
+        os.close(lock_fd)
+
+
+def _record_recovered_end(async_dir: str, record: _record.JobRecord) -> t.Optional[_record.JobRecord]:
+    jid = record.jid
     spec = LaunchSpec(
         jid=jid, async_dir=async_dir, timeout=record.timeout or 0, grace=record.grace or 0, interpreter="", payload=b""
     )

@@ -563,3 +563,22 @@ def test_the_module_reads_its_payload_but_its_children_get_dev_null(launcher):
     assert record.state == _record.SUCCEEDED, record
     assert record.result["child_read"] == "b''", record.result
     assert record.result["stdin"] == os.devnull
+
+
+def _inspect_state(async_dir: str) -> tuple:
+    record = _status.inspect_job(async_dir, JID)
+    return record.state, len((record.result or {}).get("x", ""))
+
+
+def test_readers_that_find_the_dead_supervisor_together_all_see_the_recovered_result(launcher, async_dir, wait_until):
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+
+    launcher.launch("import time; time.sleep(1); print('{\"x\": \"' + 'y' * 3000000 + '\"}')")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
+    )
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        states = pool.map(_inspect_state, [async_dir] * 4)
+    assert states == [(_record.SUCCEEDED, 3000000)] * 4
