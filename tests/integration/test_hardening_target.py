@@ -9,7 +9,6 @@ import secrets
 import stat
 from pathlib import Path
 
-import pytest
 from playbook_run import RunPlaybook
 
 STRAY_SIGNALS = ("HUP", "QUIT", "USR2", "ALRM")
