@@ -12,7 +12,7 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec
+from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SECONDS, run_options_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
@@ -77,11 +77,18 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(
                 f"grace must be 0 or more seconds, got {options['grace']}: use grace: 0 to SIGKILL at once"
             )
+        if options["grace"] > MAX_SECONDS:
+            raise AnsibleActionFail(f"grace must be at most {MAX_SECONDS} seconds (100 years), got {options['grace']}")
         return options
 
     def _run_as_job(self, request: RunRequest, options: dict, poll: int, task_vars: dict) -> dict:
         if self._task.async_val < 0:
             raise AnsibleActionFail(f"async must be 1 or more seconds, got {self._task.async_val}")
+        if self._task.async_val > MAX_SECONDS:
+            raise AnsibleActionFail(
+                f"async must be at most {MAX_SECONDS} seconds (100 years), got {self._task.async_val}: "
+                "set a limit the job can reach"
+            )
         async_dir = async_dir_option(self)
         prepared = prepare_launch(
             self, request, timeout=self._task.async_val, grace=options["grace"], async_dir=async_dir,

@@ -24,6 +24,7 @@ import os
 import sys
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SECONDS
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
@@ -44,10 +45,10 @@ def launch_request(params: t.Mapping[str, t.Any]) -> dict:
     # Imported here: status requests, the most frequent ones, then never load subprocess.
     from ansible_collections.longrun.jobs.plugins.module_utils import _supervisor  # pylint: disable=import-outside-toplevel
     timeout, grace = params.get("timeout"), params.get("grace")
-    if not isinstance(timeout, int) or timeout < 1:
-        raise AgentError(f"the async limit must be 1 or more seconds, got {timeout!r}")
-    if not isinstance(grace, int) or grace < 0:
-        raise AgentError(f"grace must be 0 or more seconds, got {grace!r}")
+    if not isinstance(timeout, int) or not 1 <= timeout <= MAX_SECONDS:
+        raise AgentError(f"the async limit must be 1 to {MAX_SECONDS} seconds (100 years), got {timeout!r}")
+    if not isinstance(grace, int) or not 0 <= grace <= MAX_SECONDS:
+        raise AgentError(f"grace must be 0 to {MAX_SECONDS} seconds (100 years), got {grace!r}")
     try:
         # Like stock, the job id ends with the launcher's pid.
         jid = _record.validate_jid(f"{params['jid']}.{os.getpid()}")

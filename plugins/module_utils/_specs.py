@@ -13,6 +13,8 @@ RETURN_WHEN = ("all", "any")
 KILL_SIGNALS = ("TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL")
 JOB_STATES = ("running", "succeeded", "failed", "timed_out", "killed", "lost", "unreadable")
 DEFAULT_PARALLEL_TIMEOUT = 3600
+# Longest async limit and grace: 100 years. Beyond that, deadlines cannot be written as dates.
+MAX_SECONDS = 100 * 365 * 24 * 3600
 
 
 def run_options_spec() -> dict:

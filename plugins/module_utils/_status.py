@@ -28,6 +28,14 @@ def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
     if record.state != _record.RUNNING:
         return record
     reason, detail = lost_reason
+    if reason == _record.REASON_SUPERVISOR_GONE and not _module_running(record):
+        recovered = _recover_end(async_dir, jid)
+        if recovered is not None:
+            return recovered
+        # Another reader may have recorded the end meanwhile.
+        record = _read(async_dir, jid)
+        if record.state != _record.RUNNING:
+            return record
     problem = _store.file_system_problem(async_dir) if reason == _record.REASON_SUPERVISOR_GONE else None
     if problem:
         detail += f"; it likely could not, because the file system of {async_dir} {problem}"
@@ -65,6 +73,21 @@ def _read(async_dir: str, jid: str) -> _record.JobRecord:
             ),
         )
     return record
+
+
+def _module_running(record: _record.JobRecord) -> bool:
+    return bool(record.job_pid) and _proc.is_same_process(record.job_pid, record.job_start_time)
+
+
+def _recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
+    """The end of a job whose supervisor died, from its module's complete output, or None."""
+    # Imported here: only a job whose supervisor died needs it.
+    from ansible_collections.longrun.jobs.plugins.module_utils import _supervisor  # pylint: disable=import-outside-toplevel
+
+    try:
+        return _supervisor.recover_end(async_dir, jid)
+    except (_store.StoreError, OSError, ValueError):
+        return None
 
 
 def _why_lost(record: _record.JobRecord) -> t.Optional[t.Tuple[str, str]]:

@@ -58,14 +58,19 @@ def resolve_async_dir(raw: str) -> str:
 
 
 def ensure_async_dir(path: str) -> str:
-    """Create the async dir 0700 (whatever the umask) and check that it is usable."""
+    """Create the async dir 0700 (whatever the umask) and check that it is usable and private.
+
+    The mode of a directory that already existed is never changed: it may be a shared
+    directory such as /tmp, reached through a symlink. One that other users can write
+    to is refused, since they could replace the job's files there.
+    """
     try:
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        created = _make_dir(path)
         info = os.stat(path)
         if not stat.S_ISDIR(info.st_mode):
             raise StoreError(f"the async dir {path} is not a directory: point ansible_async_dir at a directory")
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != DIR_MODE:
-            os.chmod(path, DIR_MODE)
+        if created and stat.S_IMODE(info.st_mode) != DIR_MODE:
+            _set_private_mode(path)
     except OSError as exc:
         if exc.errno == errno.EROFS:
             raise StoreError(
@@ -76,6 +81,12 @@ def ensure_async_dir(path: str) -> str:
             f"the async dir {path} cannot be created or used ({exc.strerror or exc}): "
             "make it writable by the job's user or set ansible_async_dir to another directory"
         ) from exc
+    if not created and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StoreError(
+            f"the async dir {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}), "
+            "who could tamper with the jobs' files: make it private (chmod 700) or set ansible_async_dir "
+            "to a directory of the job's user"
+        )
     if not os.access(path, os.W_OK | os.X_OK):
         if file_system_problem(path) == READ_ONLY:
             raise StoreError(
@@ -87,6 +98,24 @@ def ensure_async_dir(path: str) -> str:
             "fix its ownership or set ansible_async_dir to another directory"
         )
     return path
+
+
+def _make_dir(path: str) -> bool:
+    """Create the dir (and missing parents); False when something already exists at path."""
+    try:
+        os.makedirs(path, mode=DIR_MODE)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _set_private_mode(path: str) -> None:
+    """Set the mode of the dir just created, never through a symlink swapped in since."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fchmod(fd, DIR_MODE)
+    finally:
+        os.close(fd)
 
 
 READ_ONLY = "is read-only (make it writable)"

@@ -39,6 +39,23 @@ READY = b"ready\n"
 _REPORT_TIMEOUT = 60.0
 # Caps of captured output kept when a module crashes.
 TAIL_BYTES = 4096
+_LONGEST_SLEEP = 86400.0
+# How a new-style module's Python starts: it reads the module (AnsiballZ, parameters included) from
+# stdin, then puts /dev/null there, as stock's wrapper gives its module. No process the module
+# starts inherits the payload, which it could otherwise seek back to and read, no_log values and all.
+# __file__ and argv[0] are those of a script read from stdin, which the module expects.
+_NEW_STYLE_BOOT = """import os, sys
+def _longrun_load():
+    del globals()["_longrun_load"]
+    code = sys.stdin.buffer.read()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return compile(code, "<stdin>", "exec")
+__file__ = "<stdin>"
+sys.argv[0] = ""
+exec(_longrun_load())
+"""
 # Signals that ask the supervisor to end the job: recorded as killed.
 KILL_REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # Result keys the supervisor decodes; everything else is copied into the record unread.
@@ -117,6 +134,8 @@ def _read_report(read_fd: int) -> bytes:
 def _detach_and_supervise(spec: LaunchSpec, report_fd: int) -> t.NoReturn:
     """Runs in the first child: new session, second fork, supervisor. Never returns."""
     supervisor: t.Optional[Supervisor] = None
+    # Before anything else: from here on, no signal may end the supervisor unnoticed.
+    block_signals()
     try:
         os.setsid()
         if os.fork() != 0:
@@ -130,6 +149,17 @@ def _detach_and_supervise(spec: LaunchSpec, report_fd: int) -> t.NoReturn:
             _report(report_fd, str(exc).encode("utf-8", "replace"))
         exit_code = 1
     os._exit(exit_code)
+
+
+def block_signals() -> None:
+    """Block every signal that can be blocked.
+
+    The supervisor acts only on those it waits for (SIGCHLD and the kill requests); any
+    other (SIGHUP, SIGQUIT, SIGUSR2, SIGALRM...) stays pending and unanswered, instead of
+    ending the supervisor and leaving its job without a limit or a recorded end.
+    SIGKILL and SIGSTOP cannot be blocked. The job starts with an empty mask.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
 
 
 def _redirect_standard_streams() -> None:
@@ -318,11 +348,16 @@ def _unblock_signals() -> None:
 class Supervisor:
     """Owns one job from start to its recorded end."""
 
-    def __init__(self, spec: LaunchSpec, report_fd: int) -> None:
+    def __init__(self, spec: LaunchSpec, report_fd: t.Optional[int], *, record: t.Optional[_record.JobRecord] = None) -> None:
         self.spec = spec
-        self.report_fd: t.Optional[int] = report_fd
+        self.report_fd = report_fd
         self.job_pid: t.Optional[int] = None
         self.job_status: t.Optional[int] = None
+        self.deadline = time.monotonic() + spec.timeout
+        self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
+        if record is not None:
+            self.record = record
+            return
         now = _record.utc_now()
         self.record = _record.JobRecord(
             jid=spec.jid,
@@ -335,11 +370,9 @@ class Supervisor:
             timeout=spec.timeout,
             grace=spec.grace,
         )
-        self.deadline = time.monotonic() + spec.timeout
-        self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
 
     def run(self) -> int:
-        signal.pthread_sigmask(signal.SIG_BLOCK, self.waited_signals)
+        block_signals()
         try:
             _store.write_record(self.spec.async_dir, self.record)
             job = self._prepare_job()
@@ -384,6 +417,7 @@ class Supervisor:
             if spec.style == "new":
                 # From a file, not a pipe: the module's interpreter reads it whenever it is ready.
                 job.stdin_fd = _payload_file(spec.payload, temp_dir)
+                job.command = command + ["-c", _NEW_STYLE_BOOT]
                 return job
             module_path = self._write_side(".module", spec.payload, executable=spec.style == "binary")
             job.command = [module_path] if spec.style == "binary" else command + [module_path]
@@ -420,7 +454,8 @@ class Supervisor:
     def _sleep_for_signal(self, seconds: float) -> t.Optional[int]:
         if seconds <= 0:
             return None
-        info = signal.sigtimedwait(self.waited_signals, seconds)
+        # Capped: a limit of years is more than the C timeout can hold; the callers loop.
+        info = signal.sigtimedwait(self.waited_signals, min(seconds, _LONGEST_SLEEP))
         return None if info is None else info.si_signo
 
     def _wait_for_end(self) -> str:
@@ -589,6 +624,54 @@ class Supervisor:
                 return handle.read(TAIL_BYTES)
         except OSError:
             return b""
+
+
+def recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
+    """Record the end of a job whose supervisor died after its module exited, from the module's output.
+
+    The caller has found the supervisor and the module process gone. Returns the ended
+    record, or None when the output holds no result (the job is then lost).
+    """
+    # Imported here: only a job whose supervisor died needs it.
+    import fcntl  # pylint: disable=import-outside-toplevel
+
+    try:
+        lock_fd = os.open(_store.side_path(async_dir, jid, ".stdout"), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        # Two readers may find the job at once: the second waits, then sees the end the first wrote.
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        record = _store.read_record(async_dir, jid)
+        if record is None or record.state != _record.RUNNING:
+            return record
+        return _record_recovered_end(async_dir, record)
+    finally:
+        os.close(lock_fd)
+
+
+def _record_recovered_end(async_dir: str, record: _record.JobRecord) -> t.Optional[_record.JobRecord]:
+    jid = record.jid
+    spec = LaunchSpec(
+        jid=jid, async_dir=async_dir, timeout=record.timeout or 0, grace=record.grace or 0, interpreter="", payload=b""
+    )
+    supervisor = Supervisor(spec, None, record=record)
+    # The exit status went with the supervisor that would have reaped the module.
+    supervisor.job_status = 0
+    output = supervisor._interpret_exit()  # pylint: disable=protected-access
+    if output is None:
+        return None
+    record.exit_code = None
+    note = (
+        f"the supervisor of job {jid} (pid {record.pid}) died after the module ended; "
+        "the result was recovered from the module's output, and its exit code is unknown"
+    )
+    record.msg = f"{record.msg}; {note}" if record.msg else note
+    record.result = dict(record.result or {})
+    record.result["warnings"] = list(record.result.get("warnings") or []) + [note]
+    supervisor._save_end(output)  # pylint: disable=protected-access
+    # Read back: the module's result went from its output to the file without being loaded.
+    return _store.read_record(async_dir, jid)
 
 
 def peak_rss_kib() -> int:

@@ -26,6 +26,9 @@ description:
     sentence in RV(msg).
   - The async directory comes from C(ansible_async_dir) or E(ANSIBLE_ASYNC_DIR) (default C(~/.ansible_async)) and is
     resolved on the target, as the user the job runs as (the C(become) user with C(become)).
+  - A missing async directory is created C(0700). The mode of an existing one is never changed, and one that other
+    users can write to (group- or world-writable, such as C(/tmp)) is refused.
+  - C(async) can be at most V(3153600000) seconds (100 years); so can O(grace).
   - This is a docs-only module; the work is done by the action plugin of the same name.
 author:
   - longrun.jobs maintainers (@longrun)

@@ -26,6 +26,9 @@ import zlib
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
+from ansible.utils.display import Display
+
+display = Display()
 
 MODULE_UTILS_PACKAGE = "ansible_collections.longrun.jobs.plugins.module_utils"
 AGENT_MODULES = (
@@ -44,9 +47,10 @@ AGENT_MODULES = (
     "_window",
     "_agent",
 )
-# Largest request sent on the command line: ssh hands the whole command to
-# the remote shell as one argument, which Linux caps at 128 KiB.
-MAX_ARGV_REQUEST = 64 * 1024
+# Longest remote command, in bytes, once become and the shell have wrapped it: ssh hands it to the
+# remote shell as one argument, and Linux caps one argument at 128 KiB with its final NUL
+# (MAX_ARG_STRLEN). The local connection runs it with sh -c, under the same cap.
+MAX_COMMAND_BYTES = 128 * 1024 - 1
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
 REQUEST_FILE = "longrun_request"
 # Seconds a handover dir may wait for the agent before its watcher removes it anyway.
@@ -135,12 +139,11 @@ class TargetAgent:
         """Serve one request on the target and return its reply; raises AnsibleActionFail when it could not run."""
         request = json.dumps({"op": operation, "params": params})
         if self._stdin_allowed():
-            reply = self._run_pipelined(request)
-        elif len(request) <= MAX_ARGV_REQUEST:
-            reply = self._run_with_argv(request)
-        else:
-            reply = self._run_from_file(request)
-        return reply
+            return self._run_pipelined(request)
+        command = self._argv_command(request)
+        if command is not None:
+            return self._execute(command)
+        return self._run_from_file(request)
 
     def _stdin_allowed(self) -> bool:
         """Whether the request may go over stdin, in the one remote command.
@@ -167,9 +170,39 @@ class TargetAgent:
         data = (agent_program() + "\n" + request).encode("utf-8")
         return self._execute(command, in_data=data)
 
-    def _run_with_argv(self, request: str) -> dict:
+    def _argv_command(self, request: str) -> t.Optional[str]:
+        """The command that carries the program and the request as arguments, or None when it would be too long.
+
+        What counts is the command as run: with the environment string, and wrapped by become and the shell.
+        """
+        if len(agent_program()) + len(request) * 4 // 3 > MAX_COMMAND_BYTES:
+            display.vvv(f"longrun: the request ({len(request)} bytes) goes to the target in a file", host=self._host())
+            return None
         encoded = base64.b64encode(request.encode("utf-8")).decode("ascii")
-        return self._execute(self._command(_BOOT_ARGV, agent_program(), encoded))
+        command = self._command(_BOOT_ARGV, agent_program(), encoded)
+        length = len(self._as_run(command).encode("utf-8"))
+        where = "on the command line" if length <= MAX_COMMAND_BYTES else "in a file"
+        display.vvv(
+            f"longrun: the request ({len(request)} bytes) goes to the target {where}: "
+            f"the command would be {length} bytes, of at most {MAX_COMMAND_BYTES}",
+            host=self._host(),
+        )
+        return command if length <= MAX_COMMAND_BYTES else None
+
+    def _as_run(self, command: str) -> str:
+        """The command as _low_level_execute_command will run it, assuming become applies whenever it is set."""
+        connection = self.action._connection
+        if connection.become:
+            command = connection.become.build_become_command(command, connection._shell)
+        if connection.allow_executable:
+            command = connection._shell.append_command(command, "sleep 0")
+            executable = self.action._play_context.executable
+            if executable:
+                command = f"{executable} -c {shlex.quote(command)}"
+        return command
+
+    def _host(self) -> str:
+        return str(getattr(self.action._play_context, "remote_addr", None) or "")
 
     def _run_from_file(self, request: str) -> dict:
         """Large requests without stdin: a private dir, the request put there, one command that runs and removes it.
@@ -192,17 +225,33 @@ class TargetAgent:
                     admin=action._get_remote_user() in action._get_admin_users(),
                 )
             if tmpdir is not None:
-                path = shell.join_path(tmpdir, REQUEST_FILE)
-                action._transfer_data(path, data)
-                command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
-                # The dir goes in the same remote command: no extra round trip for its removal.
-                command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
-                return self._execute(command)
+                try:
+                    path = shell.join_path(tmpdir, REQUEST_FILE)
+                    action._transfer_data(path, data)
+                    command = f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}"
+                    # The dir goes in the same remote command: no extra round trip for its removal.
+                    command += f"; rc=$?; rm -rf {shlex.quote(tmpdir)} >/dev/null 2>&1; exit $rc"
+                    return self._execute(command)
+                except Exception:
+                    # The command did not run, or not to its end (a failed become, a lost connection):
+                    # the request, secrets and all, must not stay on the target.
+                    self._remove_dir(tmpdir)
+                    raise
         tmpdir = shell.tmpdir or action._make_tmp_path()
         path = shell.join_path(tmpdir, REQUEST_FILE)
         action._transfer_data(path, data)
         action._fixup_perms2([tmpdir, path], execute=False)
         return self._execute(f"{self._command(_BOOT_STDIN)} < {shlex.quote(path)}")
+
+    def _remove_dir(self, directory: str) -> None:
+        """Remove a dir this agent made, as the connection user (who made it); a failure is only shown."""
+        try:
+            result = self.action._low_level_execute_command(f"rm -rf {shlex.quote(directory)}", sudoable=False)
+            failed = result.get("rc") != 0
+        except Exception:  # pylint: disable=broad-except
+            failed = True
+        if failed:
+            display.warning(f"longrun: could not remove the request dir {directory} on the target; remove it by hand")
 
     def _make_private_dir(self) -> str:
         """Create a 0700 dir under remote_tmp as the connection user and learn its absolute path, in one command."""

@@ -35,18 +35,54 @@ def test_ensure_async_dir_creates_a_private_dir(tmp_path, umask_022):
     assert mode_of(path) == 0o700
 
 
-def test_ensure_async_dir_makes_an_existing_open_dir_private(tmp_path, umask_022):
+def test_ensure_async_dir_makes_the_dir_it_creates_private_whatever_the_umask(tmp_path):
+    path = tmp_path / "async"
+    previous = os.umask(0o277)
+    try:
+        _store.ensure_async_dir(str(path))
+    finally:
+        os.umask(previous)
+    assert mode_of(path) == 0o700
+
+
+def test_ensure_async_dir_keeps_the_mode_of_an_existing_dir(tmp_path, umask_022):
     path = tmp_path / "async"
     path.mkdir()
     path.chmod(0o755)
     _store.ensure_async_dir(str(path))
-    assert mode_of(path) == 0o700
+    assert mode_of(path) == 0o755
 
 
-def test_ensure_async_dir_refuses_a_file(tmp_path):
+@pytest.mark.parametrize("mode", [0o1777, 0o777, 0o770, 0o720, 0o702])
+def test_ensure_async_dir_refuses_a_dir_others_can_write_to(tmp_path, mode):
     path = tmp_path / "async"
-    path.write_text("not a dir")
-    with pytest.raises(_store.StoreError, match=str(path)):
+    path.mkdir()
+    path.chmod(mode)
+    with pytest.raises(_store.StoreError, match=f"^the async dir {path} is writable by other users \\(mode {mode:04o}\\)"):
+        _store.ensure_async_dir(str(path))
+    assert mode_of(path) == mode
+
+
+def test_ensure_async_dir_never_changes_a_dir_through_a_symlink(tmp_path, umask_022):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    link = tmp_path / "async"
+    link.symlink_to(shared)
+    with pytest.raises(_store.StoreError, match="writable by other users"):
+        _store.ensure_async_dir(str(link))
+    assert mode_of(shared) == 0o1777
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink to a file"])
+def test_ensure_async_dir_refuses_a_file(tmp_path, kind):
+    path = tmp_path / "async"
+    if kind == "file":
+        path.write_text("not a dir")
+    else:
+        (tmp_path / "file").write_text("not a dir")
+        path.symlink_to(tmp_path / "file")
+    with pytest.raises(_store.StoreError, match=f"^the async dir {path} is not a directory: point ansible_async_dir at a directory$"):
         _store.ensure_async_dir(str(path))
 
 

@@ -500,3 +500,85 @@ def test_the_launch_does_not_wait_for_the_module_to_read_its_payload(async_dir, 
     (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
     assert record.state == _record.SUCCEEDED
     assert record.result["stdout"] == "payload intact"
+
+
+STRAY_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE, signal.SIGTSTP)
+
+
+def test_stray_signals_to_the_supervisor_change_nothing(launcher, async_dir, wait_until, tmp_path):
+    started = tmp_path / "started"
+    launcher.launch(
+        f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(1.5); print('{{\"survived\": true}}')"
+    )
+    wait_until(started.exists, timeout=10, what="the module to start")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    for signum in STRAY_SIGNALS:
+        os.kill(meta["pid"], signum)
+    time.sleep(0.2)
+    assert _proc.is_same_process(meta["pid"], meta["pid_start_time"])
+    record = launcher.wait(timeout=10)
+    assert record.state == _record.SUCCEEDED
+    assert record.result["survived"] is True
+
+
+def test_the_result_of_a_module_that_outlived_its_supervisor_is_recovered(launcher, async_dir, wait_until):
+    launcher.launch("import time; time.sleep(1); print('{\"changed\": true, \"x\": 1, \"warnings\": [\"own\"]}')")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
+    )
+    record = _status.inspect_job(async_dir, JID)
+    assert record.state == _record.SUCCEEDED
+    assert (record.result["x"], record.result["changed"]) == (1, True)
+    assert record.exit_code is None
+    assert record.result["warnings"][0] == "own"
+    assert f"the supervisor of job {JID} (pid {meta['pid']}) died" in record.result["warnings"][1]
+    # Written as the supervisor would have: the side files are gone, stock sees an ended job.
+    document = read_raw(async_dir)
+    assert document["finished"] is True and document["x"] == 1
+    assert sorted(os.listdir(async_dir)) == [JID]
+
+
+def test_a_module_that_outlived_its_supervisor_without_a_result_is_lost(launcher, async_dir, wait_until):
+    launcher.launch("import time; time.sleep(1)")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
+    )
+    record = _status.inspect_job(async_dir, JID)
+    assert (record.state, record.reason) == (_record.LOST, _record.REASON_SUPERVISOR_GONE)
+
+
+def test_the_module_reads_its_payload_but_its_children_get_dev_null(launcher):
+    child = "import os, sys; os.lseek(0, 0, os.SEEK_SET) if not os.isatty(0) else None; sys.stdout.write(repr(os.read(0, 1 << 20)))"
+    launcher.launch(
+        "import json, os, subprocess, sys\n"
+        "SECRET = 'payload-secret'\n"
+        f"out = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True)\n"
+        "print(json.dumps({'child_read': out.stdout, 'child_stderr': out.stderr, 'stdin': os.readlink('/proc/self/fd/0')}))\n"
+    )
+    record = launcher.wait(timeout=20)
+    assert record.state == _record.SUCCEEDED, record
+    assert record.result["child_read"] == "b''", record.result
+    assert record.result["stdin"] == os.devnull
+
+
+def _inspect_state(async_dir: str) -> tuple:
+    record = _status.inspect_job(async_dir, JID)
+    return record.state, len((record.result or {}).get("x", ""))
+
+
+def test_readers_that_find_the_dead_supervisor_together_all_see_the_recovered_result(launcher, async_dir, wait_until):
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+
+    launcher.launch("import time; time.sleep(1); print('{\"x\": \"' + 'y' * 3000000 + '\"}')")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
+    )
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        states = pool.map(_inspect_state, [async_dir] * 4)
+    assert states == [(_record.SUCCEEDED, 3000000)] * 4

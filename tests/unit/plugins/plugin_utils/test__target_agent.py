@@ -164,7 +164,7 @@ def test_launch_and_wait_for_the_end(tmp_path, janitor):
 def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
     reply = _run_with_argv({"op": "launch", "params": {"jid": "j1", "async_dir": str(tmp_path), "timeout": 0, "grace": 1}})
 
-    assert reply == {"failed": True, "msg": "the async limit must be 1 or more seconds, got 0"}
+    assert reply == {"failed": True, "msg": "the async limit must be 1 to 3153600000 seconds (100 years), got 0"}
 
 
 @pytest.mark.parametrize(
@@ -424,7 +424,7 @@ def test_large_requests_go_through_a_file_whose_dir_goes_in_the_same_command(
 ):
     connection.has_pipelining = False
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply == {"changed": False, "jobs": [], "async_dir": async_dir}
     make_tmp, run = remote_commands.calls
@@ -441,7 +441,7 @@ def test_large_requests_with_become_take_three_operations(agent, remote_commands
     # A become to root or to the connection user can read and remove the connection user's files.
     play_context.become = True
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply["jobs"] == []
     make_dir, run = remote_commands.calls
@@ -471,7 +471,7 @@ def test_large_requests_with_unprivileged_become_and_no_handover_take_cores_way(
     )
     monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply["jobs"] == []
     _handover, _make_tmp, run = remote_commands.calls
@@ -525,7 +525,7 @@ def test_large_requests_from_an_admin_to_an_unprivileged_user_take_three_operati
         agent, monkeypatch, lambda path: os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode)
     )
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply["jobs"] == []
     make_dir, run = remote_commands.calls
@@ -550,7 +550,7 @@ def test_large_requests_from_a_non_admin_to_an_unprivileged_user_use_acls(
         agent, monkeypatch, lambda path: subprocess.run(["getfacl", "-cp", path], capture_output=True, text=True, check=True).stdout
     )
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply["jobs"] == []
     make_dir, run = remote_commands.calls
@@ -580,7 +580,7 @@ def test_a_handover_dir_that_cannot_be_made_falls_back_to_cores_way(
     monkeypatch.setattr(agent.action, "get_become_option", lambda name: "no-such-user-longrun")
     monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     assert reply["jobs"] == []
     assert len(remote_commands.calls) == 3
@@ -594,7 +594,7 @@ def test_a_private_dir_that_cannot_be_made_fails_with_advice(agent, remote_comma
     monkeypatch.setattr(agent.action, "get_shell_option", lambda name, default=None: "/proc/no-such-dir")
 
     with pytest.raises(AnsibleActionFail, match="cannot create a temporary directory under /proc/no-such-dir"):
-        agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+        agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
 
 def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_commands, connection, remote_tmp, async_dir):
@@ -602,7 +602,7 @@ def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_comman
     tmpdir = agent.action._make_tmp_path()
     remote_commands.calls.clear()
 
-    agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_ARGV_REQUEST))
+    agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     [run] = remote_commands.calls
     assert shlex.quote(os.path.join(tmpdir, "longrun_request")) in run["cmd"]
