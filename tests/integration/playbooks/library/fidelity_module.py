@@ -8,7 +8,7 @@ case=module_failed  fail_json with a message, rc, stdout and stderr
 case=raises         an unhandled exception
 case=no_json        plain text on stdout and stderr, exit code 1
 case=stderr         success, with a line on stderr
-case=trailing_text  a success result followed by a line of text
+case=trailing_text  a success result followed by a line of text that names the tag
 case=trailing_json  a success result followed by a failure result, as when a broad except swallows exit_json
 """
 
@@ -22,7 +22,13 @@ CASES = ("module_failed", "raises", "no_json", "stderr", "trailing_text", "trail
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={"case": {"type": "str", "required": True, "choices": list(CASES)}})
+    module = AnsibleModule(
+        argument_spec={
+            "case": {"type": "str", "required": True, "choices": list(CASES)},
+            # Tells apart the warnings of two runs, which Ansible would otherwise show once.
+            "tag": {"type": "str", "default": ""},
+        }
+    )
     case = module.params["case"]
     if case == "module_failed":
         module.fail_json(msg="the module's own message", rc=3, stdout="some output", stderr="some error")
@@ -39,7 +45,7 @@ def main() -> None:
         try:
             module.exit_json(changed=True, msg="done")
         finally:
-            print("trailing text")
+            print(f"trailing text from {module.params['tag']}")
     try:
         module.exit_json(changed=True, msg="done")
     except SystemExit:

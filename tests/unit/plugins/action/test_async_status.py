@@ -129,7 +129,7 @@ def _assert_not_found(result: dict, async_dir: str) -> None:
     assert result["finished"] is True
     assert result["ansible_job_id"] == "j1.2"
     assert result["job"]["state"] == "not_found"
-    assert result["msg"].startswith(f"job j1.2 was not found in {async_dir}")
+    assert result["msg"].startswith(f"could not find job j1.2 in {async_dir}")
     assert result["stdout"] == ""
     assert result["stdout_lines"] == []
 
@@ -292,7 +292,7 @@ def test_kill_fails_for_unknown_and_stock_jobs(async_status, task_vars, jobs):
     assert result["changed"] is False
     assert [problem["ansible_job_id"] for problem in result["failed_jobs"]] == ["j1.1", "j9.9"]
     assert "started by stock async" in result["failed_jobs"][0]["msg"]
-    assert result["failed_jobs"][1]["msg"].startswith("job j9.9 was not found")
+    assert result["failed_jobs"][1]["msg"].startswith("could not find job j9.9")
     assert "launch jobs with longrun.jobs.run to be able to kill them" in result["msg"]
 
 
