@@ -605,20 +605,18 @@ class Supervisor:
         elif problem.startswith("Extra data"):
             how = f"the module printed more JSON after its result ({problem}), as when a broad except swallows exit_json"
         elif record.exit_code:
-            how = f"the module exited with code {record.exit_code} without returning JSON"
+            how = f"the module exited with code {record.exit_code} without returning JSON ({problem})"
         else:
             how = f"the module did not return JSON ({problem})"
         record.state, record.reason = _record.FAILED, _record.REASON_MODULE_CRASHED
         record.msg = f"job {self.spec.jid} crashed: {how}"
-        msg = f"MODULE FAILURE: {problem}"
-        if record.signal:
-            msg += f" (the module process was killed by {record.signal})"
+        msg = record.msg
         last_error = _last_line(stderr)
         if last_error:
-            msg += f"; the module's stderr ends with: {last_error}"
+            msg += f"; its stderr ends with: {last_error}"
         record.result = {
             "failed": True,
-            "msg": msg + ". See stdout/stderr for the exact error",
+            "msg": msg,
             "cmd": shlex.join(self.command),
             # Stock's name for the module's stdout.
             "data": stdout,
