@@ -436,3 +436,24 @@ def test_kill_waits_no_longer_than_asked(async_status, task_vars, jobs, tmp_path
     assert result["failed_jobs"] == [
         {"ansible_job_id": "j1.1", "state": "running", "msg": "job j1.1 was signalled but had not ended after 0.5 s"}
     ]
+
+
+def test_output_is_judged_as_core_judges_it(async_status, task_vars, jobs):
+    swallowed = '{"changed": true}\n{"failed": true, "msg": "swallowed"}\n'
+    jobs.start("j7.1", f"print({swallowed!r}, end='')")
+    jobs.start("j7.2", 'print(\'{"changed": true}\'); print("trailing text")')
+    jobs.start("j7.3", 'import sys; sys.stderr.write("a note\\n"); print(\'{"changed": true, "stderr": "own"}\')')
+
+    results = {jid: async_status({"jid": jid, "wait": 20}).run(task_vars=task_vars) for jid in ("j7.1", "j7.2", "j7.3")}
+
+    with pytest.raises(ValueError) as core_error:
+        json.loads(swallowed)
+    more_json = results["j7.1"]
+    assert more_json["failed"] is True
+    assert more_json["job"]["reason"] == "module_crashed"
+    assert str(core_error.value) in more_json["msg"]
+    assert more_json["data"] == more_json["module_stdout"] == swallowed
+    junk = results["j7.2"]
+    assert junk["failed"] is False
+    assert junk["warnings"] == ["Module invocation had junk after the JSON data: trailing text"]
+    assert results["j7.3"]["stderr"] == "a note\n"
