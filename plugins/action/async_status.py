@@ -68,7 +68,7 @@ class ActionModule(ActionBase):
             return self._cleanup(waiter, request)
         if request.single:
             entry = waiter.wait(t.cast(t.List[str], request.jids)[0], seconds=request.wait, window=MAX_WINDOW)
-            return task_result_for_job(entry, stock_defaults=True)
+            return task_result_for_job(entry, stock_defaults=True, action=self)
         reply = waiter.wait_for_jobs(
             {"jobs": request.jids, "_skipped": request.skipped, "return_when": request.return_when},
             seconds=request.wait,

@@ -130,4 +130,5 @@ class ActionModule(ActionBase):
                     f"plus grace and settling time); check it with longrun.jobs.async_status"
                 ),
             }
-        return task_result_for_job(entry)
+        # Stock's poller returns what async_status gives: the same keys here.
+        return task_result_for_job(entry, stock_defaults=True, action=self)

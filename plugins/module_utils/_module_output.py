@@ -267,6 +267,96 @@ class ModuleResult:
                     yield _transcode(decoder.decode(chunk, final=remaining <= 0))
 
 
+class Trailer:
+    """What follows the module's JSON object, judged as ansible-core judges a module's output.
+
+    Core keeps the lines from the first one that starts with '{' to the last one that ends
+    with '}' and loads them as one JSON document: more JSON after the result ("Extra data")
+    fails the task; any other text after the last such line is dropped with a warning.
+    """
+
+    def __init__(self, *, problem: t.Optional[str] = None, junk: t.Optional[str] = None) -> None:
+        # Why core could not load the output as one JSON result, in json's own words where it has them.
+        self.problem = problem
+        # The text after the result that core drops (with a warning), at most JUNK_BYTES of it.
+        self.junk = junk
+
+
+JUNK_BYTES = 4096
+_BLANK = b" \t\r\x0b\x0c"
+
+
+def judge_trailer(result: ModuleResult) -> Trailer:
+    """Look at everything after the result, a chunk at a time."""
+    first_extra: t.Optional[int] = None
+    # The last line that ends with '}', by the offset of its end; the result's own closing line counts.
+    last_brace_line_end: t.Optional[int] = None
+    line_last_byte: t.Optional[int] = 0x7D
+    closing_line_end: t.Optional[int] = None
+    offset = result.end
+    with open(result.path, "rb") as handle:
+        handle.seek(offset)
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            for index, segment in enumerate(chunk.split(b"\n")):
+                if index:
+                    # A newline ended the previous line.
+                    if line_last_byte == 0x7D:
+                        last_brace_line_end = offset - 1
+                    if closing_line_end is None:
+                        closing_line_end = offset - 1
+                    line_last_byte = None
+                stripped = segment.rstrip(_BLANK)
+                if stripped:
+                    line_last_byte = stripped[-1]
+                    if first_extra is None:
+                        first_extra = offset + len(segment) - len(segment.lstrip(_BLANK))
+                offset += len(segment) + 1
+        if line_last_byte == 0x7D:
+            last_brace_line_end = offset - 1
+        if first_extra is None:
+            return Trailer()
+        if last_brace_line_end is not None and last_brace_line_end > first_extra:
+            return Trailer(problem=_extra_data_message(handle, result.start, first_extra))
+        if closing_line_end is not None and closing_line_end < first_extra and last_brace_line_end is not None:
+            handle.seek(last_brace_line_end + 1)
+            junk = handle.read(JUNK_BYTES).decode("utf-8", "replace").rstrip("\n")
+            return Trailer(junk=junk)
+    return Trailer(problem="text follows the JSON result on its last line, so the result has no end")
+
+
+def _extra_data_message(handle: t.BinaryIO, start: int, extra: int) -> str:
+    """json's message for data after the document, positions counted in characters from the result's start."""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    handle.seek(start)
+    remaining = extra - start
+    chars = newlines = since_newline = 0
+    while remaining > 0:
+        chunk = handle.read(min(CHUNK_BYTES, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        text = decoder.decode(chunk, final=remaining <= 0)
+        chars += len(text)
+        count = text.count("\n")
+        if count:
+            newlines += count
+            since_newline = len(text) - text.rfind("\n") - 1
+        else:
+            since_newline += len(text)
+    return f"Extra data: line {newlines + 1} column {since_newline + 1} (char {chars})"
+
+
+def has_line_starting_with_brace(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return next(_line_starts_with_brace(handle), None) is not None
+    except OSError:
+        return False
+
+
 def find_result(path: str) -> t.Optional[ModuleResult]:
     """The first JSON object that starts a line of the file, or None when there is none."""
     try:

@@ -68,7 +68,8 @@ def _read(async_dir: str, jid: str) -> _record.JobRecord:
             state=_record.NOT_FOUND,
             reason=_record.REASON_NO_RECORD,
             msg=(
-                f"job {jid} was not found in {async_dir}: it never started there, was cleaned up, "
+                # Starts with core's wording, which playbooks written for stock async may look for.
+                f"could not find job {jid} in {async_dir}: it never started there, was cleaned up, "
                 "or ran as another user (use the same become settings as the launch)"
             ),
         )

@@ -56,11 +56,31 @@ __file__ = "<stdin>"
 sys.argv[0] = ""
 exec(_longrun_load())
 """
+# Cap of the module's stderr put in the result of a module that returned JSON, as stock's wrapper does.
+STDERR_BYTES = 1 << 20
+# Core's warning for text after a module's JSON result (module_utils/json_utils.py).
+JUNK_WARNING = "Module invocation had junk after the JSON data: "
 # Signals that ask the supervisor to end the job: recorded as killed.
 KILL_REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # Result keys the supervisor decodes; everything else is copied into the record unread.
 _NORMALIZED_KEYS = ("warnings", "deprecations")
 _SUMMARY_KEYS = ("failed", "msg", "rc") + _NORMALIZED_KEYS
+
+
+class FoundResult:
+    """The module's JSON result in its output, the few values the supervisor reads, and what follows it."""
+
+    def __init__(
+        self,
+        output: _module_output.ModuleResult,
+        summary: t.Dict[str, t.Any],
+        problem: t.Optional[str],
+        junk: t.Optional[str],
+    ) -> None:
+        self.output = output
+        self.summary = summary
+        self.problem = problem
+        self.junk = junk
 
 
 class LaunchError(Exception):
@@ -352,6 +372,7 @@ class Supervisor:
         self.spec = spec
         self.report_fd = report_fd
         self.job_pid: t.Optional[int] = None
+        self.command: t.List[str] = []
         self.job_status: t.Optional[int] = None
         self.deadline = time.monotonic() + spec.timeout
         self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
@@ -376,6 +397,8 @@ class Supervisor:
         try:
             _store.write_record(self.spec.async_dir, self.record)
             job = self._prepare_job()
+            # What a crash reports as cmd: the interpreter, not the boot program that feeds it the payload.
+            self.command = shlex.split(self.spec.interpreter) if self.spec.style == "new" else list(job.command)
         except BaseException:
             _store.remove_job_files(self.spec.async_dir, self.spec.jid)
             raise
@@ -567,7 +590,11 @@ class Supervisor:
         _store.write_record(self.spec.async_dir, record)
 
     def _interpret_exit(self) -> t.Optional[_module_output.ModuleResult]:
-        """Set the state from the module's exit; returns its JSON result, which is not loaded, when it gave one."""
+        """Set the state from the module's exit; returns its JSON result, which is not loaded, when it gave one.
+
+        The output is judged as ansible-core judges it: one JSON result, with anything
+        after it dropped with core's warning, except more JSON, which fails the job.
+        """
         record = self.record
         jid = self.spec.jid
         status = self.job_status if self.job_status is not None else 0
@@ -575,34 +602,67 @@ class Supervisor:
             record.signal = _proc.signal_name(os.WTERMSIG(status))
         else:
             record.exit_code = os.WEXITSTATUS(status)
-        output = None if record.signal else self._find_result()
-        if output is not None:
-            summary = output[1]
-            record.result = normalize_result({key: summary[key] for key in _NORMALIZED_KEYS if key in summary})
+        found = None if record.signal else self._find_result()
+        if found is not None and found.problem is None:
+            summary = found.summary
+            result = {key: summary[key] for key in _NORMALIZED_KEYS if key in summary}
+            if found.junk is not None:
+                result["warnings"] = _as_list(result.get("warnings", [])) + [JUNK_WARNING + found.junk]
+            record.result = normalize_result(result)
+            stderr = self._read_tail(".stderr", STDERR_BYTES)
+            if stderr:
+                # As stock's wrapper does, the module process's stderr replaces the module's own.
+                record.result["stderr"] = stderr.decode("utf-8", "replace")
             if summary.get("failed"):
                 record.state, record.reason = _record.FAILED, _record.REASON_MODULE_FAILED
                 record.msg = _record.failure_sentence(jid, summary)
             else:
                 record.state = _record.SUCCEEDED
-            return output[0]
-        record.state, record.reason = _record.FAILED, _record.REASON_MODULE_CRASHED
-        if record.signal:
-            how = f"the module process was killed by {record.signal}"
-        elif record.exit_code:
-            how = f"the module exited with code {record.exit_code} without returning JSON"
-        else:
-            how = "the module did not return JSON"
-        record.msg = f"job {jid} crashed: {how}"
-        record.result = {
-            "failed": True,
-            "msg": record.msg,
-            "module_stdout": tail_text(self._read_tail(".stdout")),
-            "module_stderr": tail_text(self._read_tail(".stderr")),
-            "rc": record.exit_code if record.exit_code is not None else -1,
-        }
+            return found.output
+        self._record_crash(found.problem if found is not None else None)
         return None
 
-    def _find_result(self) -> t.Optional[t.Tuple[_module_output.ModuleResult, t.Dict[str, t.Any]]]:
+    def _record_crash(self, problem: t.Optional[str]) -> None:
+        """No usable JSON result: the keys stock's wrapper gives (msg, cmd, data, stderr), and core's module_stdout/module_stderr."""
+        record = self.record
+        stdout = tail_text(self._read_tail(".stdout"))
+        stderr = tail_text(self._read_tail(".stderr"))
+        if problem is None:
+            # Imported here, in the supervisor at the job's end: the launcher never needs it.
+            # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+            from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+
+            path = _store.side_path(self.spec.async_dir, self.spec.jid, ".stdout")
+            problem = "No start of json char found"
+            if _module_output.has_line_starting_with_brace(path):
+                problem = "no line of the output starts a valid JSON object"
+        if record.signal:
+            how = f"the module process was killed by {record.signal}"
+        elif problem.startswith("Extra data"):
+            how = f"the module printed more JSON after its result ({problem}), as when a broad except swallows exit_json"
+        elif record.exit_code:
+            how = f"the module exited with code {record.exit_code} without returning JSON ({problem})"
+        else:
+            how = f"the module did not return JSON ({problem})"
+        record.state, record.reason = _record.FAILED, _record.REASON_MODULE_CRASHED
+        record.msg = f"job {self.spec.jid} crashed: {how}"
+        msg = record.msg
+        last_error = _last_line(stderr)
+        if last_error:
+            msg += f"; its stderr ends with: {last_error}"
+        record.result = {
+            "failed": True,
+            "msg": msg,
+            "cmd": shlex.join(self.command),
+            # Stock's name for the module's stdout.
+            "data": stdout,
+            "stderr": stderr,
+            "module_stdout": stdout,
+            "module_stderr": stderr,
+            "rc": record.exit_code if record.exit_code is not None else -1,
+        }
+
+    def _find_result(self) -> t.Optional[FoundResult]:
         path = _store.side_path(self.spec.async_dir, self.spec.jid, ".stdout")
         try:
             # Imported here, in the supervisor at the job's end: the launcher never needs it.
@@ -612,16 +672,17 @@ class Supervisor:
             output = _module_output.find_result(path)
             if output is None:
                 return None
-            return output, output.small_values(_SUMMARY_KEYS)
+            trailer = _module_output.judge_trailer(output)
+            return FoundResult(output, output.small_values(_SUMMARY_KEYS), trailer.problem, trailer.junk)
         except (OSError, ValueError):
             return None
 
-    def _read_tail(self, suffix: str) -> bytes:
+    def _read_tail(self, suffix: str, limit: int = TAIL_BYTES) -> bytes:
         try:
             with open(_store.side_path(self.spec.async_dir, self.spec.jid, suffix), "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - TAIL_BYTES))
-                return handle.read(TAIL_BYTES)
+                handle.seek(max(0, size - limit))
+                return handle.read(limit)
         except OSError:
             return b""
 
@@ -701,6 +762,11 @@ def _message_text(item: t.Any) -> str:
         if isinstance(details, list) and details and isinstance(details[0], dict):
             return str(details[0].get("msg", item))
     return str(item)
+
+
+def _last_line(text: str, limit: int = 300) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][-limit:] if lines else ""
 
 
 def tail_text(data: bytes, limit: int = TAIL_BYTES) -> str:

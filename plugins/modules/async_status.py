@@ -426,7 +426,9 @@ job:
       returned: always
 msg:
   description:
-    - With O(jid), for a job that ended in a failure state, one sentence that says what happened.
+    - With O(jid), for a job that ended in a failure state, the module's own C(msg) when it returned one (as with
+      stock), else the sentence of RV(job.msg). For a job that is not in the async directory it starts with
+      core's C(could not find job).
     - "With O(jobs), a one-line summary such as C(5 jobs: 3 succeeded, 1 failed (j1.2: rc=3), 1 timed_out (j4.5 after 3 s))."
     - In that summary C(rc=N) is the module's own RV(jobs[].rc); a failed job without one shows the first line of the
       module's message instead.

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import typing as t
 
 from ansible.utils.display import Display
@@ -15,19 +16,26 @@ display = Display()
 
 # Keys stock async_status always returns, empty until the job has finished.
 STOCK_DEFAULTS = {"stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": []}
-# Keys that a result must not carry as plain data: core processes them itself.
-_MESSAGE_KEYS = ("warnings", "deprecations")
 
 
-def task_result_for_job(entry: t.Mapping[str, t.Any], *, stock_defaults: bool = False) -> dict:
-    """The module result at the top level (as stock does), plus ansible_job_id, finished and job."""
+def task_result_for_job(
+    entry: t.Mapping[str, t.Any], *, stock_defaults: bool = False, action: t.Any = None
+) -> dict:
+    """The module result at the top level (as stock does), plus ansible_job_id, finished and job.
+
+    With ``action``, a module error serialized by ansible-core 2.19+ (an ``exception`` with its
+    type tag) goes through core's own parser, so that core words its ``msg`` as for stock async.
+    """
     result: dict = {}
     if stock_defaults:
         result.update(copy.deepcopy(STOCK_DEFAULTS))
     finished = bool(entry.get("finished"))
+    core_words_msg = False
     if finished:
         module_result = dict(entry.get("result") or {})
-        _show_module_messages(module_result)
+        _pass_module_messages(module_result)
+        if action is not None and _holds_serialized_error(module_result):
+            module_result, core_words_msg = _parsed_by_core(action, module_result)
         result.update(module_result)
         for stream in ("stdout", "stderr"):
             if isinstance(result.get(stream), str) and f"{stream}_lines" not in module_result:
@@ -43,7 +51,9 @@ def task_result_for_job(entry: t.Mapping[str, t.Any], *, stock_defaults: bool = 
         result["results_file"] = entry["results_file"]
     if entry.get("failed"):
         result["failed"] = True
-        result["msg"] = job.get("msg") or result.get("msg") or f"job {entry.get('ansible_job_id')} failed"
+        # As with stock, a module's own msg stays; job.msg has our sentence.
+        if not (finished and isinstance(result.get("msg"), str) and result["msg"]) and not core_words_msg:
+            result["msg"] = job.get("msg") or f"job {entry.get('ansible_job_id')} failed"
     else:
         result["failed"] = False
         if not finished:
@@ -51,9 +61,35 @@ def task_result_for_job(entry: t.Mapping[str, t.Any], *, stock_defaults: bool = 
     return result
 
 
-def _show_module_messages(module_result: dict) -> None:
-    for key in _MESSAGE_KEYS:
-        messages = module_result.pop(key, None) or []
-        for message in messages if isinstance(messages, list) else [messages]:
-            prefix = "" if key == "warnings" else "deprecation: "
-            display.warning(f"{prefix}{message}")
+def _pass_module_messages(module_result: dict) -> None:
+    """Leave the module's warnings to core, as a list; show its deprecations, stored as plain text, as warnings.
+
+    Warnings stay in the result: core shows them and keeps them in the registered result, as
+    for stock async. Deprecations as plain text are refused by some cores' callbacks (2.18).
+    """
+    warnings = module_result.get("warnings")
+    if warnings is not None and not isinstance(warnings, list):
+        module_result["warnings"] = [warnings]
+    messages = module_result.pop("deprecations", None) or []
+    for message in messages if isinstance(messages, list) else [messages]:
+        display.warning(f"deprecation: {message}")
+
+
+def _holds_serialized_error(module_result: dict) -> bool:
+    exception = module_result.get("exception")
+    return isinstance(exception, dict) and "__ansible_type" in exception
+
+
+def _parsed_by_core(action: t.Any, module_result: dict) -> t.Tuple[dict, bool]:
+    """The module result as core's parser of module output makes it; returns it and whether core words msg."""
+    returned = {"stdout": json.dumps(module_result), "stderr": "", "rc": 0}
+    try:
+        # pylint: disable-next=protected-access
+        parsed = action._parse_returned_data(returned, "legacy")
+        as_dict = getattr(parsed, "as_result_dict", None)
+        data = as_dict(for_round_trip=True) if callable(as_dict) else dict(parsed)
+    except Exception:  # pylint: disable=broad-except
+        # A core whose parser takes other arguments has no serialized errors either.
+        return module_result, False
+    data = {key: value for key, value in data.items() if not key.startswith("_ansible")}
+    return data, not data.get("msg")

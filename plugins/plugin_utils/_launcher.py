@@ -14,6 +14,8 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload impor
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
+NO_JOB_ID = "No job id was returned by the async task"
+
 
 @dataclasses.dataclass
 class PreparedLaunch:
@@ -45,7 +47,10 @@ def prepare_launch(
 def launch(agent: TargetAgent, prepared: PreparedLaunch) -> dict:
     """Start the job; the reply carries ansible_job_id, results_file and job, or failed and msg."""
     launched = agent.request("launch", prepared.params)
-    if launched.get("failed") or "ansible_job_id" not in launched:
-        launched["failed"] = True
+    if launched.get("failed"):
         launched.setdefault("msg", "the job could not be launched")
+    elif "ansible_job_id" not in launched:
+        # Core's message for a launch that returned no job id (TaskExecutor._poll_async_result).
+        detail = launched.get("msg")
+        launched.update(failed=True, msg=NO_JOB_ID + (f": {detail}" if detail else ""))
     return launched

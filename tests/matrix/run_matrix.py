@@ -61,12 +61,13 @@ COMBOS = (
 )
 SMOKE_COMBOS = ('core-2.18', 'core-2.21')
 
-# The smoke subset: launch and long-poll, timeout, stock/longrun compatibility and one batch wait.
-# Each runs over both transports (local and ssh).
+# The smoke subset: launch and long-poll, timeout, stock/longrun compatibility (records and result
+# keys) and one batch wait. Each runs over both transports (local and ssh).
 SMOKE_TESTS = (
     'tests/integration/test_core.py::test_long_poll_returns_when_the_job_ends',
     'tests/integration/test_core.py::test_timeout_terminates_the_whole_tree',
     'tests/integration/test_core.py::test_stock_and_longrun_read_each_other',
+    'tests/integration/test_fidelity.py::test_stock_and_longrun_give_the_same_result',
     'tests/integration/test_many_jobs.py::test_one_call_waits_for_twenty_jobs',
 )
 FULL_TESTS = ('tests/integration',)

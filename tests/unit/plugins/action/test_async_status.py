@@ -129,7 +129,7 @@ def _assert_not_found(result: dict, async_dir: str) -> None:
     assert result["finished"] is True
     assert result["ansible_job_id"] == "j1.2"
     assert result["job"]["state"] == "not_found"
-    assert result["msg"].startswith(f"job j1.2 was not found in {async_dir}")
+    assert result["msg"].startswith(f"could not find job j1.2 in {async_dir}")
     assert result["stdout"] == ""
     assert result["stdout_lines"] == []
 
@@ -292,7 +292,7 @@ def test_kill_fails_for_unknown_and_stock_jobs(async_status, task_vars, jobs):
     assert result["changed"] is False
     assert [problem["ansible_job_id"] for problem in result["failed_jobs"]] == ["j1.1", "j9.9"]
     assert "started by stock async" in result["failed_jobs"][0]["msg"]
-    assert result["failed_jobs"][1]["msg"].startswith("job j9.9 was not found")
+    assert result["failed_jobs"][1]["msg"].startswith("could not find job j9.9")
     assert "launch jobs with longrun.jobs.run to be able to kill them" in result["msg"]
 
 
@@ -439,3 +439,24 @@ def test_kill_waits_no_longer_than_asked(async_status, task_vars, jobs, tmp_path
     assert result["failed_jobs"] == [
         {"ansible_job_id": "j1.1", "state": "running", "msg": "job j1.1 was signalled but had not ended after 0.5 s"}
     ]
+
+
+def test_output_is_judged_as_core_judges_it(async_status, task_vars, jobs):
+    swallowed = '{"changed": true}\n{"failed": true, "msg": "swallowed"}\n'
+    jobs.start("j7.1", f"print({swallowed!r}, end='')")
+    jobs.start("j7.2", 'print(\'{"changed": true}\'); print("trailing text")')
+    jobs.start("j7.3", 'import sys; sys.stderr.write("a note\\n"); print(\'{"changed": true, "stderr": "own"}\')')
+
+    results = {jid: async_status({"jid": jid, "wait": 20}).run(task_vars=task_vars) for jid in ("j7.1", "j7.2", "j7.3")}
+
+    with pytest.raises(ValueError) as core_error:
+        json.loads(swallowed)
+    more_json = results["j7.1"]
+    assert more_json["failed"] is True
+    assert more_json["job"]["reason"] == "module_crashed"
+    assert str(core_error.value) in more_json["msg"]
+    assert more_json["data"] == more_json["module_stdout"] == swallowed
+    junk = results["j7.2"]
+    assert junk["failed"] is False
+    assert junk["warnings"] == ["Module invocation had junk after the JSON data: trailing text"]
+    assert results["j7.3"]["stderr"] == "a note\n"

@@ -128,3 +128,63 @@ def test_random_documents_and_their_corruptions_agree_with_json(tmp_path, monkey
         position = rng.randrange(len(text))
         corrupted = text[:position] + bytes([rng.choice(b'{}[]:,"\\x0 ')]) + text[position + 1:]
         assert copied(tmp_path, corrupted) == _as_json_reads_it(corrupted), corrupted
+
+
+def _judged(tmp_path, output: bytes) -> _module_output.Trailer:
+    path = tmp_path / "out"
+    path.write_bytes(output)
+    result = _module_output.find_result(str(path))
+    assert result is not None
+    return _module_output.judge_trailer(result)
+
+
+@pytest.mark.parametrize("after", [b"", b"\n", b"\n\n  \n"])
+def test_nothing_after_the_result_is_fine(tmp_path, after):
+    trailer = _judged(tmp_path, b'noise\n{"changed": true}' + after)
+    assert trailer.problem is None
+    assert trailer.junk is None
+
+
+def test_text_after_the_result_is_junk_as_in_core(tmp_path):
+    trailer = _judged(tmp_path, b'{"changed": true}\n  trailing text\nmore\n')
+    assert trailer.problem is None
+    assert trailer.junk == "  trailing text\nmore"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        b'\n{"changed": true, "msg": "ok"}\n\n{"failed": true, "msg": "swallowed"}\n',
+        b'{"a": "\xc3\xa9\xff"}\nx\n{"b": 1}',
+        b'{"a": 1} {"b": 2}',
+        b'{"a":\n 1}\n\n  text }\n',
+    ],
+    ids=["second-result", "non-ascii", "same-line", "text-ending-in-brace"],
+)
+def test_more_json_after_the_result_fails_with_json_s_own_message(tmp_path, output):
+    # What core loads: the lines from the first '{' line to the last line ending with '}'.
+    lines = output.decode("utf-8", "surrogateescape").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    last = max(i for i, line in enumerate(lines) if line.strip().endswith("}"))
+    with pytest.raises(ValueError) as core_error:
+        json.loads("\n".join(lines[first:last + 1]))
+
+    trailer = _judged(tmp_path, output)
+
+    assert trailer.problem == str(core_error.value)
+
+
+def test_text_after_the_result_on_its_last_line_fails(tmp_path):
+    trailer = _judged(tmp_path, b'{"changed": true} and then some\n')
+    assert trailer.problem is not None
+    assert trailer.junk is None
+
+
+def test_a_line_starting_with_a_brace_is_found(tmp_path):
+    with_brace = tmp_path / "with"
+    with_brace.write_bytes(b"text\n{not json\n")
+    without = tmp_path / "without"
+    without.write_bytes(b"text only\n")
+    assert _module_output.has_line_starting_with_brace(str(with_brace))
+    assert not _module_output.has_line_starting_with_brace(str(without))
+    assert not _module_output.has_line_starting_with_brace(str(tmp_path / "missing"))

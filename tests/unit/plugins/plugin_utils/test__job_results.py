@@ -61,7 +61,7 @@ def test_finished_success_keeps_lines_the_module_returned():
     assert task_result_for_job(entry)["stdout_lines"] == ["given"]
 
 
-def test_failure_sets_failed_and_the_job_message():
+def test_a_failed_module_keeps_its_own_msg_and_job_msg_has_ours():
     entry = _entry(
         "failed",
         failed=True,
@@ -72,7 +72,8 @@ def test_failure_sets_failed_and_the_job_message():
     result = task_result_for_job(entry)
 
     assert result["failed"] is True
-    assert result["msg"] == "job j123.456 failed: non-zero return code (rc=2)"
+    assert result["msg"] == "non-zero return code"
+    assert result["job"]["msg"] == "job j123.456 failed: non-zero return code (rc=2)"
     assert result["rc"] == 2
     assert result["finished"] is True
 
@@ -129,15 +130,15 @@ def test_stock_defaults_give_way_to_module_output():
 
 
 def test_not_found_job_fails_with_its_message():
-    entry = _entry("not_found", failed=True, msg=f"job {JID} was not found in /x")
+    entry = _entry("not_found", failed=True, msg=f"could not find job {JID} in /x")
 
     result = task_result_for_job(entry, stock_defaults=True)
 
     assert result["failed"] is True
-    assert result["msg"] == f"job {JID} was not found in /x"
+    assert result["msg"] == f"could not find job {JID} in /x"
 
 
-def test_warnings_and_deprecations_are_shown_and_removed(warnings_shown):
+def test_warnings_stay_for_core_and_deprecations_are_shown(warnings_shown):
     entry = _entry(
         "succeeded",
         result={"changed": False, "warnings": ["w1", "w2"], "deprecations": ["old option"]},
@@ -146,17 +147,17 @@ def test_warnings_and_deprecations_are_shown_and_removed(warnings_shown):
 
     result = task_result_for_job(entry)
 
-    assert "warnings" not in result
+    assert result["warnings"] == ["w1", "w2"]
     assert "deprecations" not in result
-    assert warnings_shown == ["w1", "w2", "deprecation: old option"]
+    assert warnings_shown == ["deprecation: old option"]
     assert entry == before
 
 
-def test_a_single_warning_string_is_shown(warnings_shown):
+def test_a_single_warning_string_becomes_a_list(warnings_shown):
     result = task_result_for_job(_entry("succeeded", result={"warnings": "only one"}))
 
-    assert "warnings" not in result
-    assert warnings_shown == ["only one"]
+    assert result["warnings"] == ["only one"]
+    assert warnings_shown == []
 
 
 def test_results_file_is_left_out_when_unknown():

@@ -137,7 +137,8 @@ class AnsweringAgent:
 @pytest.mark.parametrize(
     "reply, msg",
     [
-        ({"changed": True}, "the job could not be launched"),
+        ({"changed": True}, "No job id was returned by the async task"),
+        ({"changed": True, "msg": "odd reply"}, "No job id was returned by the async task: odd reply"),
         ({"failed": True}, "the job could not be launched"),
         ({"failed": True, "msg": "no space left"}, "no space left"),
     ],
