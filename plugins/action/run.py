@@ -17,6 +17,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_opt
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
@@ -48,6 +49,7 @@ class ActionModule(ActionBase):
             )
             options = self._validated_options(request)
             if not self._task.async_val:
+                request = resolve_wrapped_module(self, request, task_vars)
                 result.update(self._execute_module(
                     module_name=request.module_name, module_args=request.module_args, task_vars=task_vars,
                 ))
