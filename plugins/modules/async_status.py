@@ -65,6 +65,9 @@ options:
       - The call returns as soon as the jobs end. Long waits are split into remote calls of at most about a
         minute, and each host's progress is shown after each of them.
       - Connection errors during the wait are retried until the time is up.
+      - The task's C(timeout) keyword (or C(TASK_TIMEOUT)) ends the wait a little before it (a fifth of it, at least
+        1 and at most 5 seconds). When jobs are then still running, the task fails with C(timedout), the job ids and
+        a C(msg) that says to wait again; the jobs are not affected.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
     type: float
     default: 0
