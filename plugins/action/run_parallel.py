@@ -229,10 +229,13 @@ class ActionModule(ActionBase):
         result = self._report(jobs, facts)
         table = result.get("msg")
         ids = list(running)
-        result.update(self._deadline.result(
-            f"{len(ids)} job{'s are' if len(ids) != 1 else ' is'} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})",
-            "wait for them with longrun.jobs.async_status and jobs set to this result",
-        ))
+        if ids:
+            result.update(self._deadline.result(
+                f"{len(ids)} job{'s are' if len(ids) != 1 else ' is'} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})",
+                "wait for them with longrun.jobs.async_status and jobs set to this result",
+            ))
+        else:
+            result.update(self._deadline.result("no job is", "give the task a longer timeout to run the others"))
         if table:
             result["msg"] += "\n" + table
         return result

@@ -17,6 +17,7 @@ import dataclasses
 import typing as t
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.facts.system.pkg_mgr import PKG_MGRS
 from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
@@ -98,8 +99,6 @@ def _resolved_fqcn(action: t.Any, name: str) -> str:
 
 
 def _package_backend(action: t.Any, module_args: dict, task_vars: dict) -> t.Tuple[str, dict]:
-    from ansible.module_utils.facts.system.pkg_mgr import PKG_MGRS  # pylint: disable=import-outside-toplevel
-
     backend = module_args.pop("use", "auto")
     if backend == "auto":
         backend = task_vars.get("ansible_package_use") or _fact(action, task_vars, "pkg_mgr")
