@@ -407,6 +407,14 @@ job:
       description: V(longrun) for jobs of M(longrun.jobs.run), V(stock) for jobs launched by stock C(async:).
       type: str
       returned: always
+timedout:
+  description:
+    - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core
+      sets it for a task that timed out; C(period) is the timeout in seconds.
+  returned: when the task timeout ended the wait
+  type: dict
+  sample:
+    period: 60
 msg:
   description:
     - With O(jid), for a job that ended in a failure state, one sentence that says what happened.
