@@ -69,16 +69,19 @@ def test_task_timeout_keeps_the_job_id(run_playbook: RunPlaybook, source: str) -
 def test_task_timeout_in_a_hanging_remote_command_keeps_the_job_id(
     run_playbook: RunPlaybook, tmp_path: Path, target_python: str
 ) -> None:
-    # Core's alarm fires inside our wait when a remote command outlasts the margin before the task timeout.
-    marker = tmp_path / "hang"
+    # Core's alarm fires inside our wait when a remote command outlasts the margin before the task timeout:
+    # the agent's first command (the launch) passes, every later one (the waits) hangs for 10 s.
+    marker = tmp_path / "launched"
     slow_python = tmp_path / "slow-python"
-    slow_python.write_text(f'#!/bin/sh\nif [ -e {marker} ]; then sleep 10; fi\nexec {target_python} "$@"\n')
+    slow_python.write_text(
+        f'#!/bin/sh\nif [ "$1" = -I ]; then if [ -e {marker} ]; then sleep 10; else : > {marker}; fi; fi\n'
+        f'exec {target_python} "$@"\n'
+    )
     slow_python.chmod(0o755)
     run = run_playbook(
         "runact_task_timeout_alarm.yml",
         extra_vars={
-            "job_seconds": JOB_SECONDS, "task_timeout": TASK_TIMEOUT, "hang_marker": str(marker),
-            "slow_python": str(slow_python),
+            "job_seconds": JOB_SECONDS, "task_timeout": TASK_TIMEOUT, "slow_python": str(slow_python),
         },
     )
     run.assert_ok()
