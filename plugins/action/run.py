@@ -121,7 +121,9 @@ class ActionModule(ActionBase):
             entry = waiter.wait(jid, seconds=self._deadline.cap(limit), window=poll, remove_ended=True)
         except AnsibleActionFail as exc:
             # The job is not lost with the reply (the target keeps what it could not deliver): name it.
-            raise AnsibleActionFail(exc.message, result=dict(exc.result, **_launched_job(launched))) from None
+            # Whether it has finished is not known here.
+            job = {key: value for key, value in _launched_job(launched).items() if key != "finished"}
+            raise AnsibleActionFail(exc.message, result=dict(exc.result, **job)) from None
         if entry.get("finished"):
             return task_result_for_job(entry)
         result = dict(_launched_job(launched), job=entry.get("job", {}))
