@@ -61,10 +61,6 @@ class TaskDeadline:
     def passed(self) -> bool:
         return self._end is not None and time.monotonic() >= self._end
 
-    def cuts(self, seconds: float) -> bool:
-        """Whether a wait of ``seconds`` from now would run into the deadline."""
-        return self._end is not None and self.cap(seconds) < seconds
-
     def result(self, what: str, how_to_wait: str) -> dict:
         """The keys of a task result for a wait that the task timeout ended: failed, timedout and msg."""
         return {
