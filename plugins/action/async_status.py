@@ -27,6 +27,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
+from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
 
 
 class ActionModule(ActionBase):
@@ -34,9 +35,12 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        # Core's alarm for the task timeout starts right before this call.
+        self._deadline = TaskDeadline(self._task, started=time.monotonic())
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
+        request: t.Optional[StatusRequest] = None
         try:
             _validation, args = self.validate_argument_spec(
                 argument_spec=async_status_argument_spec(), **async_status_constraints()
@@ -55,7 +59,27 @@ class ActionModule(ActionBase):
             result.update(self._serve(waiter, request))
         except AnsibleAction as exc:
             result.update(result_of_action_exception(exc))
+        except TASK_TIMEOUT_ERRORS:
+            # The alarm fired in a remote command that outlasted the margin: say which jobs were asked about.
+            if request is None or not request.jids or request.mode != "status":
+                raise
+            result.update(self._cut_by_task_timeout(request))
         return result
+
+    def _cut_by_task_timeout(self, request: StatusRequest) -> dict:
+        jids = t.cast(t.List[str], request.jids)
+        if request.single:
+            return dict(
+                ansible_job_id=jids[0], started=True, finished=False,
+                **self._deadline.result(f"job {jids[0]} may be", f"wait for it with longrun.jobs.async_status jid={jids[0]}"),
+            )
+        return dict(
+            finished=False,
+            **self._deadline.result(
+                f"{len(jids)} jobs ({', '.join(jids[:3])}{', ...' if len(jids) > 3 else ''}) may be",
+                "wait for them again with the same jobs",
+            ),
+        )
 
     def _serve(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
         if request.mode == "list":
@@ -66,15 +90,33 @@ class ActionModule(ActionBase):
             if request.single and request.older_than is None and request.states is None and not request.force:
                 return self._cleanup_one(waiter, t.cast(t.List[str], request.jids)[0])
             return self._cleanup(waiter, request)
+        seconds = self._deadline.cap(request.wait)
         if request.single:
-            entry = waiter.wait(t.cast(t.List[str], request.jids)[0], seconds=request.wait, window=MAX_WINDOW)
-            return task_result_for_job(entry, stock_defaults=True, action=self)
+            jid = t.cast(t.List[str], request.jids)[0]
+            entry = waiter.wait(jid, seconds=seconds, window=MAX_WINDOW)
+            result = task_result_for_job(entry, stock_defaults=True, action=self)
+            if seconds < request.wait and not result["finished"]:
+                result.update(self._deadline.result(
+                    f"job {jid} is", f"wait for it again with longrun.jobs.async_status jid={jid}"
+                ))
+            return result
         reply = waiter.wait_for_jobs(
             {"jobs": request.jids, "_skipped": request.skipped, "return_when": request.return_when},
-            seconds=request.wait,
+            seconds=seconds,
         )
-        return dict(batch_result([flat_entry(entry) for entry in reply["jobs"]], skipped=request.skipped),
-                    changed=False)
+        result = dict(batch_result([flat_entry(entry) for entry in reply["jobs"]], skipped=request.skipped),
+                      changed=False)
+        running = [entry["ansible_job_id"] for entry in result["jobs"] if not entry["finished"]]
+        done = not running or (request.return_when == "any" and len(running) < len(result["jobs"]))
+        if seconds < request.wait and not done:
+            summary = result["msg"]
+            result.update(self._deadline.result(
+                f"{len(running)} job{'s are' if len(running) != 1 else ' is'} ({', '.join(running[:3])}"
+                f"{', ...' if len(running) > 3 else ''})",
+                "wait for them again with longrun.jobs.async_status and the same jobs",
+            ))
+            result["msg"] += f"; {summary}"
+        return result
 
     @staticmethod
     def _nothing_to_do(request: StatusRequest) -> dict:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 import typing as t
 
 from ansible.errors import AnsibleAction, AnsibleActionFail
@@ -16,9 +17,12 @@ from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SEC
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
+from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
+from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
 
 # After limit + grace the supervisor still needs a moment to reap and record.
 SETTLE_SECONDS = 15
@@ -29,6 +33,10 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        # Core's alarm for the task timeout starts right before this call.
+        self._deadline = TaskDeadline(self._task, started=time.monotonic())
+        # The job id once the launch request is out: what a task timeout must not lose.
+        self._launching: t.Optional[dict] = None
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
@@ -42,6 +50,7 @@ class ActionModule(ActionBase):
             )
             options = self._validated_options(request)
             if not self._task.async_val:
+                request = resolve_wrapped_module(self, request, task_vars)
                 result.update(self._execute_module(
                     module_name=request.module_name, module_args=request.module_args, task_vars=task_vars,
                 ))
@@ -49,6 +58,11 @@ class ActionModule(ActionBase):
             result.update(self._run_as_job(request, options, poll, task_vars))
         except AnsibleAction as exc:
             result.update(result_of_action_exception(exc))
+        except TASK_TIMEOUT_ERRORS:
+            # The alarm fired in a remote command that outlasted the margin: the job goes on, keep its id.
+            if self._launching is None:
+                raise
+            result.update(self._cut_by_task_timeout(self._launching))
         finally:
             if self._task.async_val:
                 # Core keeps the tmp dir of async tasks for stock's wrapper; ours does not need it.
@@ -95,40 +109,73 @@ class ActionModule(ActionBase):
             task_vars=task_vars,
         )
         agent = TargetAgent(self, task_vars, interpreter=prepared.interpreter)
+        self._launching = {"requested_jid": prepared.params["jid"]}
         launched = launch(agent, prepared)
         if agent.discovered_facts:
             launched["ansible_facts"] = agent.discovered_facts
         if launched.get("failed"):
+            self._launching = None
             return launched
+        self._launching = _launched_job(launched)
         if poll <= 0:
-            return {
-                "changed": True,
-                "started": True,
-                "finished": False,
-                "ansible_job_id": launched["ansible_job_id"],
-                "results_file": launched["results_file"],
-                "job": launched.get("job", {}),
-            }
+            return _launched_job(launched)
         return self._wait_for_end(RemoteWaiter(agent, task_vars, async_dir), launched, options, poll)
 
     def _wait_for_end(self, waiter: RemoteWaiter, launched: dict, options: dict, poll: int) -> dict:
         jid = launched["ansible_job_id"]
         limit = self._task.async_val + options["grace"] + SETTLE_SECONDS
-        # The window that sees the end also removes the job's files: no extra round trip.
-        entry = waiter.wait(jid, seconds=limit, window=poll, remove_ended=True)
-        if not entry.get("finished"):
-            return {
-                "failed": True,
-                "changed": True,
-                "ansible_job_id": jid,
-                "started": True,
-                "finished": False,
-                "results_file": launched["results_file"],
-                "job": entry.get("job", {}),
-                "msg": (
-                    f"job {jid} did not report its end within {limit} s (async limit {self._task.async_val} s "
-                    f"plus grace and settling time); check it with longrun.jobs.async_status"
-                ),
-            }
-        # Stock's poller returns what async_status gives: the same keys here.
-        return task_result_for_job(entry, stock_defaults=True, action=self)
+        # Before the wait: a run interrupted from here on leaves the job running, and this names it.
+        show_progress(
+            f"[{waiter.host}] longrun: job {jid} started (async {self._task.async_val} s); "
+            f"if this run is interrupted, the job goes on: collect it with longrun.jobs.async_status jid={jid}"
+        )
+        try:
+            # The window that sees the end also removes the job's files: no extra round trip.
+            entry = waiter.wait(jid, seconds=self._deadline.cap(limit), window=poll, remove_ended=True)
+        except AnsibleActionFail as exc:
+            # The job is not lost with the reply (the target keeps what it could not deliver): name it.
+            # Whether it has finished is not known here.
+            job = {key: value for key, value in _launched_job(launched).items() if key != "finished"}
+            raise AnsibleActionFail(exc.message, result=dict(exc.result, **job)) from None
+        if entry.get("finished"):
+            # Stock's poller returns what async_status gives: the same keys here.
+            return task_result_for_job(entry, stock_defaults=True, action=self)
+        result = dict(_launched_job(launched), job=entry.get("job", {}))
+        if self._deadline.passed():
+            return dict(self._cut_by_task_timeout(_launched_job(launched)), job=entry.get("job", {}))
+        result.update(
+            failed=True,
+            msg=(
+                f"job {jid} did not report its end within {limit} s (async limit {self._task.async_val} s "
+                f"plus grace and settling time); check it with longrun.jobs.async_status"
+            ),
+        )
+        return result
+
+    def _cut_by_task_timeout(self, launching: dict) -> dict:
+        """The result of a task whose timeout ended the wait (or the launch) while its job goes on."""
+        jid = launching.get("ansible_job_id")
+        if jid is None:
+            return self._deadline.result(
+                f"the launch of job {launching['requested_jid']} may have started it; if so, it is",
+                f"find it with longrun.jobs.async_status mode=list (its id starts with {launching['requested_jid']}.)",
+            )
+        return dict(
+            launching,
+            **self._deadline.result(
+                f"job {jid} is",
+                f"wait for it with longrun.jobs.async_status jid={jid} and wait set to the seconds to wait",
+            ),
+        )
+
+
+def _launched_job(launched: dict) -> dict:
+    """What a task result says about a launched job that it did not wait for to its end."""
+    return {
+        "changed": True,
+        "started": True,
+        "finished": False,
+        "ansible_job_id": launched["ansible_job_id"],
+        "results_file": launched.get("results_file"),
+        "job": launched.get("job", {}),
+    }

@@ -33,6 +33,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
+from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
 
 display = Display()
 
@@ -60,6 +61,10 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        # Core's alarm for the task timeout starts right before this call.
+        self._deadline = TaskDeadline(self._task, started=time.monotonic())
+        # The jobs and those known to run, for a task timeout that cuts a remote command.
+        self._in_play: t.Tuple[t.List[PlannedJob], t.Dict[str, PlannedJob]] = ([], {})
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
@@ -78,6 +83,11 @@ class ActionModule(ActionBase):
                 _censor_entries(result)
         except AnsibleAction as exc:
             result.update(result_of_action_exception(exc))
+        except TASK_TIMEOUT_ERRORS:
+            jobs, running = self._in_play
+            if not jobs:
+                raise
+            result.update(self._cut_by_task_timeout(jobs, running, {}, facts=None, uncertain=True))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
@@ -154,6 +164,8 @@ class ActionModule(ActionBase):
         started = time.monotonic()
         pending = list(jobs)
         running: t.Dict[str, PlannedJob] = {}
+        self._in_play = (jobs, running)
+        running_entries: t.Dict[str, dict] = {}
         stop_reason: t.Optional[str] = None
         removed = False
         while pending or running:
@@ -161,6 +173,10 @@ class ActionModule(ActionBase):
             if remaining is not None and remaining <= 0:
                 stop_reason = f"the overall limit of {args['wait']} s (parallel_wait, or wait) passed"
                 break
+            if self._deadline.passed():
+                # The task timeout is near: the jobs go on, and the result names them.
+                return self._cut_by_task_timeout(jobs, running, running_entries, facts=agent.discovered_facts)
+            remaining = self._deadline.cap(MAX_WINDOW if remaining is None else remaining)
             queue = _next_queue(pending)
             params = _window_params(
                 async_dir, queue, pending,
@@ -183,6 +199,7 @@ class ActionModule(ActionBase):
                         stop_reason = f"{job.name} could not be launched and fail_fast is set"
                 else:
                     running[launched["ansible_job_id"]] = job
+            running_entries = {entry["ansible_job_id"]: entry for entry in reply.get("running", [])}
             for entry in reply.get("ended", []):
                 job = running.pop(entry["ansible_job_id"])
                 job.entry = flat_entry(entry)
@@ -200,6 +217,31 @@ class ActionModule(ActionBase):
         for job in pending:
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts, no_log=bool(self._play_context.no_log))
+
+    def _cut_by_task_timeout(
+        self, jobs: t.List[PlannedJob], running: t.Dict[str, PlannedJob], entries: t.Dict[str, dict], *,
+        facts: t.Optional[dict], uncertain: bool = False,
+    ) -> dict:
+        """The result when the task timeout ends the wait: ended jobs as they ended, the others still running."""
+        for jid, job in running.items():
+            job.entry = flat_entry(entries.get(jid) or {"ansible_job_id": jid, "job": {"state": "running"}})
+        why = "the task timeout passed" + (" (the jobs sent with the last window may have started)" if uncertain else "")
+        for job in jobs:
+            if job.entry is None:
+                job.entry = _not_started(job, why)
+        result = self._report(jobs, facts)
+        table = result.get("msg")
+        ids = list(running)
+        if ids:
+            result.update(self._deadline.result(
+                f"{len(ids)} job{'s are' if len(ids) != 1 else ' is'} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})",
+                "wait for them with longrun.jobs.async_status and jobs set to this result",
+            ))
+        else:
+            result.update(self._deadline.result("no job is", "give the task a longer timeout to run the others"))
+        if table:
+            result["msg"] += "\n" + table
+        return result
 
     def _launch_all(self, jobs: t.List[PlannedJob], async_dir: str, task_vars: dict) -> dict:
         """Detached: launch every job in launch-only windows, report their job ids and return at once."""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils import (
@@ -170,29 +171,56 @@ def handle_request(params: t.Mapping[str, t.Any], *, after_reply: t.Optional[Rem
                 return cleanup_one(async_dir, t.cast(t.List[str], request.jids)[0], check_mode=check_mode)
             return cleanup_request(async_dir, request, check_mode=check_mode)
         return status_request(
-            async_dir, request, remove_ended=bool(params.get("_remove_ended")), after_reply=after_reply
+            async_dir, request, remove_ended=bool(params.get("_remove_ended")), after_reply=after_reply,
+            keep_undecodable=bool(params.get("_keep_undecodable")),
         )
     except _store.StoreError as exc:
         raise RequestError(str(exc)) from exc
 
 
 def status_request(
-    async_dir: str, request: StatusRequest, *, remove_ended: bool, after_reply: t.Optional[Removals] = None
+    async_dir: str,
+    request: StatusRequest,
+    *,
+    remove_ended: bool,
+    after_reply: t.Optional[Removals] = None,
+    keep_undecodable: bool = False,
 ) -> dict:
+    """With keep_undecodable, an ended job whose result holds bytes that are not UTF-8 keeps its files:
+    the controller refuses such a result (MODULE_STRICT_UTF8_RESPONSE), so it is not delivered."""
     jids = t.cast(t.List[str], request.jids)
     records = _status.wait_for_jobs(async_dir, jids, timeout=request.wait, return_when=request.return_when)
+    entries = [job_entry(async_dir, record) for record in records]
     removed = []
     if remove_ended:
-        for record in records:
-            if record.finished and record.state != _record.NOT_FOUND:
-                remove_job_files(async_dir, record.jid, after_reply)
-                removed.append(record.jid)
+        for record, entry in zip(records, entries):
+            if not record.finished or record.state == _record.NOT_FOUND:
+                continue
+            if keep_undecodable and holds_undecodable_text(entry):
+                continue
+            remove_job_files(async_dir, record.jid, after_reply)
+            removed.append(record.jid)
     return {
         "changed": bool(removed),
-        "jobs": [job_entry(async_dir, record) for record in records],
+        "jobs": entries,
         "removed": removed,
         "ignored": request.skipped,
     }
+
+
+# Bytes that are not UTF-8 are read as surrogate escapes, which are lone surrogates in text.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def holds_undecodable_text(value: t.Any) -> bool:
+    """Whether any text in value (keys included) came from bytes that are not UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(holds_undecodable_text(key) or holds_undecodable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_undecodable_text(item) for item in value)
+    return False
 
 
 def kill_request(async_dir: str, request: StatusRequest, *, check_mode: bool) -> dict:

@@ -69,6 +69,9 @@ options:
         callbacks (and those derived from them), on stderr with any other stdout callback, such as a JSON one,
         so that its output stays machine-readable.
       - Connection errors during the wait are retried until the time is up.
+      - The task's C(timeout) keyword (or C(TASK_TIMEOUT)) ends the wait a little before it (a fifth of it, at least
+        1 and at most 5 seconds). When jobs are then still running, the task fails with C(timedout), the job ids and
+        a C(msg) that says to wait again; the jobs are not affected.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
     type: float
     default: 0
@@ -424,6 +427,14 @@ job:
       description: V(longrun) for jobs of M(longrun.jobs.run), V(stock) for jobs launched by stock C(async:).
       type: str
       returned: always
+timedout:
+  description:
+    - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core
+      sets it for a task that timed out; C(period) is the timeout in seconds.
+  returned: when the task timeout ended the wait
+  type: dict
+  sample:
+    period: 60
 msg:
   description:
     - With O(jid), for a job that ended in a failure state, the module's own C(msg) when it returned one (as with

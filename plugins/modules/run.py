@@ -46,13 +46,26 @@ notes:
     module's arguments, a free-form string or a dictionary, parsed as Ansible parses a task.
     A second module, an unknown module, no module or any other key is an error that names the allowed keys.
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
-  - Modules that work through a controller-side action plugin (such as M(ansible.builtin.copy) or
+  - The task's C(module_defaults) apply to the wrapped module as core applies them to a task that names it, the
+    defaults of its action groups (C(group/...)), then its own, under the arguments given.
+  - M(ansible.builtin.package), M(ansible.builtin.service) and M(ansible.builtin.dnf) (and C(ansible.builtin.yum),
+    a redirect to it) pick the module that does the work, as their action plugins do, from C(use) (C(use_backend)
+    for dnf), C(ansible_package_use) or the host's facts C(pkg_mgr) and C(service_mgr), gathered on the fly when
+    missing. The job runs that module, with the C(module_defaults) of package or service and then of the backend.
+  - Other modules that work through a controller-side action plugin (such as M(ansible.builtin.copy) or
     M(ansible.builtin.template)) cannot run as a job on the target and are refused.
+  - The task's C(timeout) keyword (or C(TASK_TIMEOUT)) bounds the task, not the job. With C(poll) greater than V(0),
+    the wait ends a little before the task timeout (a fifth of it, at least 1 and at most 5 seconds), and the task
+    fails with RV(timedout), the job's RV(ansible_job_id) and RV(results_file), RV(finished=false) and a RV(msg) that
+    says the job is still running and how to wait for it with M(longrun.jobs.async_status). The job goes on under its
+    own C(async) limit. Should core's alarm still cut a remote command, the result is the same.
   - The job runs with C(TMPDIR) set to a private directory next to its record, which is removed when the job ends,
     however it ends. Processes that the job leaves running must not rely on files there.
   - As for any module, ansible-core refuses a result that holds output that is not valid UTF-8, unless
     C(MODULE_STRICT_UTF8_RESPONSE) is off; with it off, such bytes come back as surrogate escapes, as from
-    M(ansible.builtin.command).
+    M(ansible.builtin.command). A refused result is not lost. The task fails with the job's RV(ansible_job_id) and
+    RV(results_file), and the record stays until it is read with the setting off or removed with
+    M(longrun.jobs.async_status) O(longrun.jobs.async_status#module:mode=cleanup).
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action
@@ -131,12 +144,12 @@ started:
   returned: when the task has C(async)
   type: bool
 finished:
-  description: V(false) with C(poll=0); V(true) once the job has ended.
+  description: V(false) with C(poll=0) or when the task timeout ended the wait; V(true) once the job has ended.
   returned: when the task has C(async)
   type: bool
 results_file:
   description: Absolute path of the job's status record on the target.
-  returned: with C(poll=0)
+  returned: with C(poll=0), and when the task did not wait for the job to its end (task timeout, refused result)
   type: str
   sample: /home/deploy/.ansible_async/j123456789.4242
 job:
@@ -154,6 +167,14 @@ job:
     duration: 2.008
     reason: async_limit
     msg: job j123.456 timed out after 2 s (async limit) and was terminated with SIGTERM
+timedout:
+  description:
+    - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while the job still runs,
+      as core sets it for a task that timed out; C(period) is the timeout in seconds. The C(timedout) test is true.
+  returned: when the task timeout ended the wait
+  type: dict
+  sample:
+    period: 60
 msg:
   description:
     - On failure, the module's own C(msg) when it returned one (as with stock C(async)), else the sentence of

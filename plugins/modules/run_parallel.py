@@ -54,6 +54,12 @@ options:
     description:
       - The overall limit in seconds. When it passes, the running jobs are killed (state V(killed)) and the jobs not
         launched yet are reported as V(not_started). V(0) means no overall limit beyond the jobs' own limits.
+      - The task's C(timeout) keyword (or C(TASK_TIMEOUT)), unlike this module's O(timeout), is not such a limit. The wait ends a little before it (a
+        fifth of it, at least 1 and at most 5 seconds), the running jobs go on and are reported as V(running) with
+        their job ids, the jobs not launched yet as V(not_started), and the task fails with C(timedout) and a C(msg)
+        that says to wait for the rest with M(longrun.jobs.async_status) and O(longrun.jobs.async_status#module:jobs)
+        set to the result. The records of the jobs that ended are kept, so that this wait reports them too;
+        remove them afterwards with O(longrun.jobs.async_status#module:mode=cleanup).
     type: int
     default: 0
   fail_fast:
@@ -206,6 +212,14 @@ summary:
   type: dict
   sample: {"succeeded": 4, "failed": 1, "timed_out": 0, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
            "running": 0, "total": 5}
+timedout:
+  description:
+    - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core
+      sets it for a task that timed out; C(period) is the timeout in seconds.
+  returned: when the task timeout ended the wait
+  type: dict
+  sample:
+    period: 60
 msg:
   description:
     - When a job did not succeed, a table of all the jobs; else a one-line summary.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
@@ -96,8 +97,13 @@ class RemoteWaiter:
         return reply
 
     def wait(self, jid: str, *, seconds: float, window: float, remove_ended: bool = False) -> dict:
-        """Wait until the job ends or seconds pass; returns the job entry reported by the target."""
-        reply = self.wait_for_jobs({"jid": jid, "_remove_ended": remove_ended}, seconds=seconds, window=window)
+        """Wait until the job ends or seconds pass; returns the job entry reported by the target.
+
+        With remove_ended, the window that sees the end removes the job's files, unless its
+        result is one that the agent's reply will be refused for (not UTF-8): that job stays.
+        """
+        params = {"jid": jid, "_remove_ended": remove_ended, "_keep_undecodable": remove_ended and strict_utf8_results()}
+        reply = self.wait_for_jobs(params, seconds=seconds, window=window)
         return reply["jobs"][0]
 
     def wait_for_jobs(self, params: dict, *, seconds: float, window: float = MAX_WINDOW) -> dict:
@@ -137,6 +143,14 @@ class RemoteWaiter:
 
     def _show_progress(self, entries: t.Sequence[dict], waited: float) -> None:
         show_progress(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
+
+
+def strict_utf8_results() -> bool:
+    """Whether core refuses module results with text that is not UTF-8 (MODULE_STRICT_UTF8_RESPONSE)."""
+    try:
+        return bool(C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE"))
+    except Exception:  # pylint: disable=broad-except
+        return False  # a core without the setting passes such text on
 
 
 def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:

@@ -17,9 +17,10 @@ from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_opt
 
 # Builtin modules whose action plugin only runs the module, so running the
 # module on its own is what the user asked for.
-_MODULE_BACKED_ACTIONS = frozenset(
-    "ansible.builtin." + name for name in ("command", "uri", "dnf", "yum", "service", "package")
-)
+_MODULE_BACKED_ACTIONS = frozenset("ansible.builtin." + name for name in ("command", "uri"))
+# Builtin actions that only pick the module that does the work (a backend), as
+# _module_resolution does for a job. yum is a redirect to the dnf action.
+BACKEND_PICKING_ACTIONS = frozenset("ansible.builtin." + name for name in ("package", "service", "dnf"))
 _SHELL_MODULES = frozenset(("ansible.builtin.shell", "ansible.legacy.shell"))
 
 
@@ -28,6 +29,8 @@ class RunRequest:
     module_name: str
     module_args: dict
     options: dict
+    # The module whose module_defaults apply: module_name, or shell for a shell command run by command.
+    defaults_name: str = ""
 
 
 def allowed_keys_text() -> str:
@@ -54,6 +57,11 @@ def parse_run_request(
         context = module_loader.find_plugin_with_context(key, collection_list=collection_list)
         if context.resolved:
             modules[key] = context.resolved_fqcn
+            continue
+        # An action without a module of its name (yum) may still pick a module that does the work.
+        action_context = action_loader.find_plugin_with_context(key, collection_list=collection_list)
+        if action_context.resolved and action_context.resolved_fqcn in BACKEND_PICKING_ACTIONS:
+            modules[key] = action_context.resolved_fqcn
         else:
             unknown.append(key)
     if len(modules) > 1:
@@ -90,12 +98,16 @@ def parse_run_request(
     except AnsibleError as exc:
         raise AnsibleActionFail(f"cannot parse the arguments of {key}: {exc.message}") from None
     module_args = dict(module_args)
+    defaults_name = fqcn
     if fqcn in _SHELL_MODULES:
         fqcn = "ansible.builtin.command"
         module_args["_uses_shell"] = True
-    elif fqcn not in _MODULE_BACKED_ACTIONS and action_loader.has_plugin(fqcn, collection_list=collection_list):
+    elif (
+        fqcn not in _MODULE_BACKED_ACTIONS | BACKEND_PICKING_ACTIONS
+        and action_loader.has_plugin(fqcn, collection_list=collection_list)
+    ):
         raise AnsibleActionFail(
             f"{key} works through a controller-side action plugin, so it cannot run as a job on the target: "
             "run it as a plain task, or wrap the module that does the work"
         )
-    return RunRequest(module_name=fqcn, module_args=module_args, options=options)
+    return RunRequest(module_name=fqcn, module_args=module_args, options=options, defaults_name=defaults_name)

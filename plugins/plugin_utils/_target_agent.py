@@ -346,7 +346,8 @@ def _refuse_invalid_utf8(value: t.Any) -> None:
         raise AnsibleActionFail(
             "the job's result holds output that is not valid UTF-8, which ansible-core refuses in module results "
             "as it does for ansible.builtin.command: make the job print UTF-8, or set MODULE_STRICT_UTF8_RESPONSE "
-            "(ANSIBLE_MODULE_STRICT_UTF8_RESPONSE=false) to accept it"
+            "(ANSIBLE_MODULE_STRICT_UTF8_RESPONSE=false) to accept it; the job's record stays in the async dir until "
+            "its result is read that way or removed with longrun.jobs.async_status mode=cleanup"
         )
 
 

@@ -73,6 +73,24 @@ def test_status_with_remove_ended_removes_the_files(async_dir):
     assert os.listdir(async_dir) == []
 
 
+@pytest.mark.parametrize("keep_undecodable", [True, False])
+def test_remove_ended_keeps_a_result_with_bytes_that_are_not_utf8_when_asked(async_dir, keep_undecodable):
+    # Bytes that are not UTF-8 come out of the record as surrogate escapes; a strict controller refuses them.
+    stdout = b"caf\xc3\xa9 \xff end".decode("utf-8", "surrogateescape")
+    _store.write_record(async_dir, _record.JobRecord(jid="j1.1", state=_record.SUCCEEDED, result={"stdout": stdout}))
+    write_ended(async_dir, "j1.2")
+    result = _status_request.handle_request({
+        "jobs": ["j1.1", "j1.2"], "mode": "status", "wait": 0, "_async_dir": async_dir, "_remove_ended": True,
+        "_keep_undecodable": keep_undecodable,
+    })
+    assert [entry["result"] for entry in result["jobs"]][0] == {"stdout": stdout}
+    if keep_undecodable:
+        assert result["removed"] == ["j1.2"]
+        assert "j1.1" in os.listdir(async_dir)
+    else:
+        assert result["removed"] == ["j1.1", "j1.2"]
+
+
 def test_status_of_a_running_job_waits_and_reports_running(async_dir):
     write_running(async_dir)
     result = _status_request.handle_request(params(async_dir, "j1.1", wait=0.2, remove_ended=True))

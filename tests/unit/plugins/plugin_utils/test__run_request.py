@@ -30,39 +30,51 @@ def _parse(args: dict, collection_list=None) -> RunRequest:
     [
         (
             {"ansible.builtin.command": "echo hello world"},
-            RunRequest("ansible.builtin.command", {"_raw_params": "echo hello world"}, {}),
+            RunRequest("ansible.builtin.command", {"_raw_params": "echo hello world"}, {}, "ansible.builtin.command"),
         ),
         (
             {"ansible.builtin.command": {"cmd": "sleep 1", "chdir": "/tmp"}},
-            RunRequest("ansible.builtin.command", {"cmd": "sleep 1", "chdir": "/tmp"}, {}),
+            RunRequest("ansible.builtin.command", {"cmd": "sleep 1", "chdir": "/tmp"}, {}, "ansible.builtin.command"),
         ),
         (
             {"command": {"argv": ["echo", "hi"]}},
-            RunRequest("ansible.builtin.command", {"argv": ["echo", "hi"]}, {}),
+            RunRequest("ansible.builtin.command", {"argv": ["echo", "hi"]}, {}, "ansible.builtin.command"),
         ),
         (
             {"ansible.builtin.shell": "echo $HOME | wc -c"},
-            RunRequest("ansible.builtin.command", {"_raw_params": "echo $HOME | wc -c", "_uses_shell": True}, {}),
+            RunRequest(
+                "ansible.builtin.command", {"_raw_params": "echo $HOME | wc -c", "_uses_shell": True}, {}, "ansible.builtin.shell"
+            ),
         ),
         (
             {"shell": {"cmd": "true"}},
-            RunRequest("ansible.builtin.command", {"cmd": "true", "_uses_shell": True}, {}),
+            RunRequest("ansible.builtin.command", {"cmd": "true", "_uses_shell": True}, {}, "ansible.builtin.shell"),
         ),
         (
             {"ansible.builtin.command": "sleep 5", "grace": 2},
-            RunRequest("ansible.builtin.command", {"_raw_params": "sleep 5"}, {"grace": 2}),
+            RunRequest("ansible.builtin.command", {"_raw_params": "sleep 5"}, {"grace": 2}, "ansible.builtin.command"),
         ),
         (
             {"grace": 0, "ansible.builtin.ping": None},
-            RunRequest("ansible.builtin.ping", {}, {"grace": 0}),
+            RunRequest("ansible.builtin.ping", {}, {"grace": 0}, "ansible.builtin.ping"),
         ),
         (
             # uri has an action plugin that only runs the module, so it may run as a job.
             {"ansible.builtin.uri": {"url": "http://localhost"}},
-            RunRequest("ansible.builtin.uri", {"url": "http://localhost"}, {}),
+            RunRequest("ansible.builtin.uri", {"url": "http://localhost"}, {}, "ansible.builtin.uri"),
+        ),
+        (
+            # package picks its backend module on the controller, later, as core's action does.
+            {"package": {"name": "git", "use": "apt"}},
+            RunRequest("ansible.builtin.package", {"name": "git", "use": "apt"}, {}, "ansible.builtin.package"),
+        ),
+        (
+            # yum is no module: its action is a redirect to dnf's, which picks the dnf backend.
+            {"ansible.builtin.yum": {"name": "git"}},
+            RunRequest("ansible.builtin.dnf", {"name": "git"}, {}, "ansible.builtin.dnf"),
         ),
     ],
-    ids=["free-form", "dict", "short-name", "shell-free-form", "short-shell-dict", "grace", "null-args", "uri"],
+    ids=["free-form", "dict", "short-name", "shell-free-form", "short-shell-dict", "grace", "null-args", "uri", "package", "yum"],
 )
 def test_parse_run_request(args, expected):
     assert _parse(args) == expected
