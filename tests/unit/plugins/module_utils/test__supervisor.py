@@ -521,13 +521,19 @@ def test_stray_signals_to_the_supervisor_change_nothing(launcher, async_dir, wai
     assert record.result["survived"] is True
 
 
-def test_the_result_of_a_module_that_outlived_its_supervisor_is_recovered(launcher, async_dir, wait_until):
-    launcher.launch("import time; time.sleep(1); print('{\"changed\": true, \"x\": 1, \"warnings\": [\"own\"]}')")
+def kill_supervisor_and_wait_for_module(async_dir, wait_until) -> dict:
+    """SIGKILL the job's supervisor, then wait until the module it ran has ended too; returns the record's meta."""
     meta = read_raw(async_dir)[_record.META_KEY]
     os.kill(meta["pid"], signal.SIGKILL)
     wait_until(
         lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
     )
+    return meta
+
+
+def test_the_result_of_a_module_that_outlived_its_supervisor_is_recovered(launcher, async_dir, wait_until):
+    launcher.launch("import time; time.sleep(1); print('{\"changed\": true, \"x\": 1, \"warnings\": [\"own\"]}')")
+    meta = kill_supervisor_and_wait_for_module(async_dir, wait_until)
     record = _status.inspect_job(async_dir, JID)
     assert record.state == _record.SUCCEEDED
     assert (record.result["x"], record.result["changed"]) == (1, True)
@@ -542,11 +548,7 @@ def test_the_result_of_a_module_that_outlived_its_supervisor_is_recovered(launch
 
 def test_a_module_that_outlived_its_supervisor_without_a_result_is_lost(launcher, async_dir, wait_until):
     launcher.launch("import time; time.sleep(1)")
-    meta = read_raw(async_dir)[_record.META_KEY]
-    os.kill(meta["pid"], signal.SIGKILL)
-    wait_until(
-        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
-    )
+    meta = kill_supervisor_and_wait_for_module(async_dir, wait_until)
     record = _status.inspect_job(async_dir, JID)
     assert (record.state, record.reason) == (_record.LOST, _record.REASON_SUPERVISOR_GONE)
 
@@ -574,11 +576,7 @@ def test_readers_that_find_the_dead_supervisor_together_all_see_the_recovered_re
     import multiprocessing  # pylint: disable=import-outside-toplevel
 
     launcher.launch("import time; time.sleep(1); print('{\"x\": \"' + 'y' * 3000000 + '\"}')")
-    meta = read_raw(async_dir)[_record.META_KEY]
-    os.kill(meta["pid"], signal.SIGKILL)
-    wait_until(
-        lambda: not _proc.is_same_process(meta["job_pid"], meta["job_start_time"]), timeout=10, what="the module to end"
-    )
+    meta = kill_supervisor_and_wait_for_module(async_dir, wait_until)
     with multiprocessing.get_context("fork").Pool(4) as pool:
         states = pool.map(_inspect_state, [async_dir] * 4)
     assert states == [(_record.SUCCEEDED, 3000000)] * 4
