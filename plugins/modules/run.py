@@ -22,7 +22,7 @@ description:
     about a second of the job's end, not on the next poll tick. Connection errors during the wait are retried until
     the limit. Once the result is collected, the job's files are removed.
   - Without C(async) the module runs synchronously, as if it were not wrapped.
-  - Every result carries a RV(job) dictionary. A job that ended in any failure state fails the task; RV(job.msg)
+  - Every result carries a RV(job) dictionary. A job that ended in any failure state fails the task; C(job.msg)
     says what happened in one sentence, and RV(msg) is the module's own message when it gave one, as with stock.
   - The module's output is judged as ansible-core judges it. Text after its JSON result is dropped with core's
     warning; more JSON after it (a broad C(except) that swallowed C(exit_json)) fails the job.
@@ -178,8 +178,8 @@ timedout:
 msg:
   description:
     - On failure, the module's own C(msg) when it returned one (as with stock C(async)), else the sentence of
-      RV(job.msg).
-    - When the module returned no usable JSON, the sentence of RV(job.msg) with the reason in core's words (such as
+      C(job.msg).
+    - When the module returned no usable JSON, the sentence of C(job.msg) with the reason in core's words (such as
       C(No start of json char found)) and the last line of the module's stderr.
   returned: on failure
   type: str
@@ -192,19 +192,19 @@ stderr:
   type: str
 data:
   description: The end of the module's stdout (last 4 KiB), when it returned no usable JSON; stock's name for it.
-  returned: when RV(job.reason) is V(module_crashed)
+  returned: when C(job.reason) is V(module_crashed)
   type: str
 module_stdout:
   description: The end of the module's stdout (last 4 KiB), when it returned no usable JSON; core's name for it.
-  returned: when RV(job.reason) is V(module_crashed)
+  returned: when C(job.reason) is V(module_crashed)
   type: str
 module_stderr:
   description: The end of the module's stderr (last 4 KiB), when it returned no usable JSON.
-  returned: when RV(job.reason) is V(module_crashed)
+  returned: when C(job.reason) is V(module_crashed)
   type: str
 cmd:
   description: The command the supervisor started, when the module returned no usable JSON.
-  returned: when RV(job.reason) is V(module_crashed)
+  returned: when C(job.reason) is V(module_crashed)
   type: str
 stdout:
   description: The wrapped module's own keys, such as C(stdout), C(rc) and C(changed), are at the top level.
