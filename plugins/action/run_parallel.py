@@ -30,6 +30,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
     MAX_WINDOW,
     Reconnector,
     RemoteWaiter,
+    strict_utf8_results,
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
@@ -432,6 +433,8 @@ def _window_params(
         "stop_on_failure": stop_on_failure,
         "more_queued": len(queue) < len(pending),
         "forget": list(forget),
+        # A result the controller will refuse is not delivered: its record stays.
+        "_keep_undecodable": strict_utf8_results(),
     }
 
 

@@ -19,7 +19,12 @@ import time
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status, _store
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import Removals, job_entry, remove_job_files
+from ansible_collections.longrun.jobs.plugins.module_utils._status_request import (
+    Removals,
+    holds_undecodable_text,
+    job_entry,
+    remove_job_files,
+)
 
 LaunchFunction = t.Callable[[t.Mapping[str, t.Any]], dict]
 
@@ -34,7 +39,9 @@ def run_window(
     """Serve one window; launch(params) starts one job and returns the launch reply (or raises).
 
     With after_reply, the last window's records are listed there instead of removed,
-    for the caller to remove once the reply was delivered.
+    for the caller to remove once the reply was delivered. With _keep_undecodable, a
+    job whose result holds bytes that are not UTF-8 keeps its record: the controller
+    refuses such a result (MODULE_STRICT_UTF8_RESPONSE), so it is not delivered.
     """
     async_dir = _store.resolve_async_dir(params["_async_dir"])
     running = [_record.validate_jid(jid) for jid in params.get("running") or []]
@@ -82,7 +89,9 @@ def run_window(
     if not running and not queue and not more_queued and not stopped:
         # The last window: the records (of this window's jobs and of the earlier ones, which the
         # controller names) are no longer needed, so they go without another round trip.
-        for jid in [entry["ansible_job_id"] for entry in ended] + list(params.get("forget") or []):
+        keep_undecodable = bool(params.get("_keep_undecodable"))
+        delivered = [entry for entry in ended if not (keep_undecodable and holds_undecodable_text(entry))]
+        for jid in [entry["ansible_job_id"] for entry in delivered] + list(params.get("forget") or []):
             remove_job_files(async_dir, _record.validate_jid(jid), after_reply)
         removed = True
     return {

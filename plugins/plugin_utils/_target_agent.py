@@ -343,12 +343,31 @@ def _refuse_invalid_utf8(value: t.Any) -> None:
     except Exception:  # pylint: disable=broad-except
         return  # a core without the setting passes such text on
     if strict and _holds_lone_surrogate(value):
+        jids = _jobs_holding_lone_surrogates(value)
+        whose = f"the result of job{'s' if len(jids) > 1 else ''} {', '.join(jids)}" if jids else "the job's result"
         raise AnsibleActionFail(
-            "the job's result holds output that is not valid UTF-8, which ansible-core refuses in module results "
+            f"{whose} holds output that is not valid UTF-8, which ansible-core refuses in module results "
             "as it does for ansible.builtin.command: make the job print UTF-8, or set MODULE_STRICT_UTF8_RESPONSE "
             "(ANSIBLE_MODULE_STRICT_UTF8_RESPONSE=false) to accept it; the job's record stays in the async dir until "
             "its result is read that way or removed with longrun.jobs.async_status mode=cleanup"
         )
+
+
+def _jobs_holding_lone_surrogates(value: t.Any) -> t.List[str]:
+    """The ids of the job entries in a reply whose text is not valid UTF-8, in order, each once."""
+    found: t.List[str] = []
+    if isinstance(value, dict):
+        jid = value.get("ansible_job_id")
+        if isinstance(jid, str) and _holds_lone_surrogate(value):
+            return [jid]
+        items: t.Iterable[t.Any] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return found
+    for item in items:
+        found.extend(jid for jid in _jobs_holding_lone_surrogates(item) if jid not in found)
+    return found
 
 
 def _holds_lone_surrogate(value: t.Any) -> bool:

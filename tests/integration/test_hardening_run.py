@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -173,6 +174,25 @@ def test_a_refused_result_keeps_its_job_and_record(run_playbook: RunPlaybook, as
     assert again["stdout"].encode("utf-8", "surrogateescape") == "café ".encode() + b"\xff\xfe end"
     # An empty async dir once the result was delivered is not promised by async_status: only the record is checked.
     assert json.loads(Path(refused["results_file"]).read_text(errors="surrogateescape"))
+
+
+@pytest.mark.parametrize("target", ["local"], indirect=True)
+def test_a_refused_run_parallel_result_names_its_job_and_keeps_its_record(run_playbook: RunPlaybook) -> None:
+    run = run_playbook("runact_binary_output.yml")
+    run.assert_ok()
+    refused = run.load("binary_output.json")["refused_parallel"]
+    assert refused["failed"] is True
+    assert "MODULE_STRICT_UTF8_RESPONSE" in refused["msg"], refused["msg"]
+    named = re.search(r"the result of job (j\d+\.\d+) holds output that is not valid UTF-8", refused["msg"])
+    assert named, refused["msg"]
+    # The last window kept the record whose result the controller refused: it can still be read.
+    run = run_playbook(
+        "runact_binary_read.yml", extra_vars={"jid": named.group(1)}, env={"ANSIBLE_MODULE_STRICT_UTF8_RESPONSE": "false"}
+    )
+    run.assert_ok()
+    again = run.load("binary_read.json")
+    assert again["job"]["state"] == "succeeded"
+    assert again["stdout"].encode("utf-8", "surrogateescape") == "café ".encode() + b"\xff\xfe end"
 
 
 def test_poll_task_prints_the_job_id_right_after_the_launch(run_playbook: RunPlaybook) -> None:
