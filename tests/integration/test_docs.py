@@ -59,7 +59,15 @@ def test_docs_only_module_options_match_the_action_spec(collections_path: str) -
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # Every test in these files is a guarantee of docs/reliability.md and must be named there.
-FAULT_TEST_FILES = ("test_faults.py", "test_connection_faults.py", "test_security.py")
+FAULT_TEST_FILES = (
+    "test_faults.py",
+    "test_connection_faults.py",
+    "test_security.py",
+    "test_fidelity.py",
+    "test_hardening_run.py",
+    "test_hardening_status.py",
+    "test_hardening_target.py",
+)
 TEST_REFERENCE_RE = re.compile(r"`(tests/[\w/]+\.py)::([\w:]+)(?:\[[\w-]+\])?`")
 
 
