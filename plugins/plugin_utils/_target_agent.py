@@ -17,7 +17,6 @@ import base64
 import functools
 import json
 import pathlib
-import re
 import secrets
 import shlex
 import typing as t
@@ -27,6 +26,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
+
+from ansible_collections.longrun.jobs.plugins.module_utils._status_request import holds_undecodable_text
 
 display = Display()
 
@@ -333,16 +334,13 @@ def _printed_path(result: dict) -> t.Optional[str]:
     return lines[-1].strip()
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _refuse_invalid_utf8(value: t.Any) -> None:
     """Refuse text that is not valid UTF-8, as core refuses it in any module's result (MODULE_STRICT_UTF8_RESPONSE)."""
     try:
         strict = C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE")
     except Exception:  # pylint: disable=broad-except
         return  # a core without the setting passes such text on
-    if strict and _holds_lone_surrogate(value):
+    if strict and holds_undecodable_text(value):
         jids = _jobs_holding_lone_surrogates(value)
         whose = f"the result of job{'s' if len(jids) > 1 else ''} {', '.join(jids)}" if jids else "the job's result"
         raise AnsibleActionFail(
@@ -358,7 +356,7 @@ def _jobs_holding_lone_surrogates(value: t.Any) -> t.List[str]:
     found: t.List[str] = []
     if isinstance(value, dict):
         jid = value.get("ansible_job_id")
-        if isinstance(jid, str) and _holds_lone_surrogate(value):
+        if isinstance(jid, str) and holds_undecodable_text(value):
             return [jid]
         items: t.Iterable[t.Any] = value.values()
     elif isinstance(value, list):
@@ -368,16 +366,6 @@ def _jobs_holding_lone_surrogates(value: t.Any) -> t.List[str]:
     for item in items:
         found.extend(jid for jid in _jobs_holding_lone_surrogates(item) if jid not in found)
     return found
-
-
-def _holds_lone_surrogate(value: t.Any) -> bool:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_holds_lone_surrogate(key) or _holds_lone_surrogate(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_lone_surrogate(item) for item in value)
-    return False
 
 
 def _parse_reply(stdout: str) -> t.Optional[dict]:
