@@ -27,7 +27,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
-from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
+from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 
 
 class ActionModule(ActionBase):
@@ -76,7 +76,7 @@ class ActionModule(ActionBase):
         return dict(
             finished=False,
             **self._deadline.result(
-                f"{len(jids)} jobs ({', '.join(jids[:3])}{', ...' if len(jids) > 3 else ''}) may be",
+                f"{some_jobs(jids)} may be",
                 "wait for them again with the same jobs",
             ),
         )
@@ -111,8 +111,7 @@ class ActionModule(ActionBase):
         if seconds < request.wait and not done:
             summary = result["msg"]
             result.update(self._deadline.result(
-                f"{len(running)} job{'s are' if len(running) != 1 else ' is'} ({', '.join(running[:3])}"
-                f"{', ...' if len(running) > 3 else ''})",
+                f"{some_jobs(running)} {'are' if len(running) != 1 else 'is'}",
                 "wait for them again with longrun.jobs.async_status and the same jobs",
             ))
             result["msg"] += f"; {summary}"

@@ -140,9 +140,9 @@ class ActionModule(ActionBase):
         if entry.get("finished"):
             # Stock's poller returns what async_status gives: the same keys here.
             return task_result_for_job(entry, stock_defaults=True, action=self)
-        result = dict(_launched_job(launched), job=entry.get("job", {}))
         if self._deadline.passed():
             return dict(self._cut_by_task_timeout(_launched_job(launched)), job=entry.get("job", {}))
+        result = dict(_launched_job(launched), job=entry.get("job", {}))
         result.update(
             failed=True,
             msg=(

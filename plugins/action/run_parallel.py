@@ -34,7 +34,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
-from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
+from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 
 display = Display()
 
@@ -235,7 +235,7 @@ class ActionModule(ActionBase):
         ids = list(running)
         if ids:
             result.update(self._deadline.result(
-                f"{len(ids)} job{'s are' if len(ids) != 1 else ' is'} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})",
+                f"{some_jobs(ids)} {'are' if len(ids) != 1 else 'is'}",
                 "wait for them with longrun.jobs.async_status and jobs set to this result",
             ))
         else:

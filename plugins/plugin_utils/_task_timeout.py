@@ -71,3 +71,9 @@ class TaskDeadline:
                 f"and {what} still running: {how_to_wait}"
             ),
         }
+
+
+def some_jobs(jids: t.Sequence[str]) -> str:
+    """'2 jobs (j1.2, j3.4)': how many, and the first three ids."""
+    shown = ", ".join(jids[:3]) + (", ..." if len(jids) > 3 else "")
+    return f"{len(jids)} job{'s' if len(jids) != 1 else ''} ({shown})"
