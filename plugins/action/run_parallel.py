@@ -30,10 +30,9 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
     MAX_WINDOW,
     Reconnector,
     RemoteWaiter,
-    strict_utf8_results,
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option, strict_utf8_results
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 
 display = Display()

@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, strict_utf8_results
 
 try:
     from ansible.plugins.connection.ssh import AnsibleControlPersistBrokenPipeError
@@ -143,14 +142,6 @@ class RemoteWaiter:
 
     def _show_progress(self, entries: t.Sequence[dict], waited: float) -> None:
         show_progress(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
-
-
-def strict_utf8_results() -> bool:
-    """Whether core refuses module results with text that is not UTF-8 (MODULE_STRICT_UTF8_RESPONSE)."""
-    try:
-        return bool(C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE"))
-    except Exception:  # pylint: disable=broad-except
-        return False  # a core without the setting passes such text on
 
 
 def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:

@@ -334,13 +334,17 @@ def _printed_path(result: dict) -> t.Optional[str]:
     return lines[-1].strip()
 
 
+def strict_utf8_results() -> bool:
+    """Whether core refuses module results with text that is not UTF-8 (MODULE_STRICT_UTF8_RESPONSE)."""
+    try:
+        return bool(C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE"))
+    except Exception:  # pylint: disable=broad-except
+        return False  # a core without the setting passes such text on
+
+
 def _refuse_invalid_utf8(value: t.Any) -> None:
     """Refuse text that is not valid UTF-8, as core refuses it in any module's result (MODULE_STRICT_UTF8_RESPONSE)."""
-    try:
-        strict = C.config.get_config_value("MODULE_STRICT_UTF8_RESPONSE")
-    except Exception:  # pylint: disable=broad-except
-        return  # a core without the setting passes such text on
-    if strict and holds_undecodable_text(value):
+    if strict_utf8_results() and holds_undecodable_text(value):
         jids = _jobs_holding_lone_surrogates(value)
         whose = f"the result of job{'s' if len(jids) > 1 else ''} {', '.join(jids)}" if jids else "the job's result"
         raise AnsibleActionFail(
