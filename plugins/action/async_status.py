@@ -13,12 +13,12 @@ import typing as t
 from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import batch_result, flat_entry, summarize
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import batch_result, flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import (
     async_status_argument_spec,
     async_status_constraints,
 )
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import (
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import (
     RequestError,
     StatusRequest,
     parse_request,

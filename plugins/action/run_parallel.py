@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 
-from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import flat_entry, summarize
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception

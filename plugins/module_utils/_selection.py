@@ -10,7 +10,7 @@ import math
 import re
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils._record import InvalidJid, validate_jid
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_jid
 
 _DURATION_RE = re.compile(r"\A(?:(\d+(?:\.\d+)?)w)?(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?"
                           r"(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?\Z")

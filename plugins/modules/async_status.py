@@ -454,7 +454,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _specs
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import RequestError, handle_request
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import RequestError, handle_request
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ job:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _specs
-from ansible_collections.longrun.jobs.plugins.module_utils._agent import AgentError, launch_request
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.main import AgentError, launch_request
 
 
 def main() -> None:

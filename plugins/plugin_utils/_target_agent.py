@@ -14,40 +14,21 @@ the async dir is resolved on the target by the user that runs the job.
 from __future__ import annotations
 
 import base64
-import functools
 import json
-import pathlib
 import secrets
 import shlex
 import typing as t
-import zlib
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
 
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import holds_undecodable_text
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import holds_undecodable_text
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 
 display = Display()
 
-MODULE_UTILS_PACKAGE = "ansible_collections.longrun.jobs.plugins.module_utils"
-AGENT_MODULES = (
-    "_record",
-    "_store",
-    "_proc",
-    "_supervisor",
-    "_module_output",
-    "_dirwatch",
-    "_status",
-    "_specs",
-    "_selection",
-    "_kill",
-    "_housekeeping",
-    "_status_request",
-    "_window",
-    "_agent",
-)
 # Longest remote command, in bytes, once become and the shell have wrapped it: ssh hands it to the
 # remote shell as one argument, and Linux caps one argument at 128 KiB with its final NUL
 # (MAX_ARG_STRLEN). The local connection runs it with sh -c, under the same cap.
@@ -57,52 +38,10 @@ REQUEST_FILE = "longrun_request"
 # Seconds a handover dir may wait for the agent before its watcher removes it anyway.
 HANDOVER_DEADLINE = 600
 
-# The importer is duck-typed: subclassing importlib.abc would cost the agent ~20 ms of imports per call.
-_LOADER = r"""
-import json, sys, zlib
-from binascii import a2b_base64
-from importlib.machinery import ModuleSpec
-_SOURCES = json.loads(zlib.decompress(a2b_base64(%(sources)r)).decode("utf-8"))
-class _BundleImporter:
-    def find_spec(self, name, path=None, target=None):
-        if name in _SOURCES:
-            return ModuleSpec(name, self, is_package=_SOURCES[name][0])
-        return None
-    def create_module(self, spec):
-        return None
-    def exec_module(self, module):
-        is_package, source = _SOURCES[module.__name__]
-        if is_package:
-            module.__path__ = []
-        exec(compile(source, "<longrun.jobs>/" + module.__name__, "exec"), module.__dict__)
-sys.meta_path.insert(0, _BundleImporter())
-from %(package)s._agent import main
-main()
-# The reply is out: skip the interpreter's teardown, which the controller would wait for.
-sys.stdout.flush()
-sys.stderr.flush()
-import os
-os._exit(0)
-"""
 # The remote command: python reads the program from its first stdin line
 # (pipelined) or from argv (small requests without pipelining).
 _BOOT_STDIN = "import sys,zlib,base64;exec(zlib.decompress(base64.b64decode(sys.stdin.readline())))"
 _BOOT_ARGV = "import sys,zlib,base64;p=sys.argv.pop(1);exec(zlib.decompress(base64.b64decode(p)))"
-
-
-@functools.lru_cache(maxsize=1)
-def agent_program() -> str:
-    """The agent as base64 of zlib-compressed Python source (built once per controller process)."""
-    utils_dir = pathlib.Path(__file__).resolve().parent.parent / "module_utils"
-    sources: dict = {}
-    parts = MODULE_UTILS_PACKAGE.split(".")
-    for depth in range(1, len(parts) + 1):
-        sources[".".join(parts[:depth])] = (True, "")
-    for name in AGENT_MODULES:
-        sources[f"{MODULE_UTILS_PACKAGE}.{name}"] = (False, (utils_dir / f"{name}.py").read_text("utf-8"))
-    packed = base64.b64encode(zlib.compress(json.dumps(sources).encode("utf-8"), 9)).decode("ascii")
-    program = _LOADER % {"sources": packed, "package": MODULE_UTILS_PACKAGE}
-    return base64.b64encode(zlib.compress(program.encode("utf-8"), 9)).decode("ascii")
 
 
 def target_python(action: t.Any, task_vars: dict) -> t.Tuple[str, t.Optional[dict]]:

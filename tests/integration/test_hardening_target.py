@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playbook_run import RunPlaybook
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import agent_program
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 
 STRAY_SIGNALS = ("HUP", "QUIT", "USR2", "ALRM")
 # Linux's limit on one argument (MAX_ARG_STRLEN), less its final NUL.

@@ -23,7 +23,9 @@ from ansible.template import Templar
 from ansible.utils.collection_loader import AnsibleCollectionConfig
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from ansible.plugins.loader import action_loader
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store, _supervisor
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import agent_program
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 
 ACTION = "longrun.jobs.async_status"
 

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
 from ansible_collections.longrun.jobs.plugins.action.run import ActionModule as RunAction
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import agent_program
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 
 pytestmark = pytest.mark.usefixtures("collection_loader")
 

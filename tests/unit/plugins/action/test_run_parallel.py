@@ -17,7 +17,8 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.longrun.jobs.plugins.action.run_parallel import ActionModule as RunParallelAction
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
 
 pytestmark = pytest.mark.usefixtures("collection_loader")

@@ -16,7 +16,11 @@ import typing as t
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
 
 WaitUntil = t.Callable[..., t.Any]
 
@@ -100,7 +104,8 @@ def launcher(async_dir, janitor) -> Launcher:
 # the job ended on its own in the very moment the kill came.
 _ENDS_ON_ITS_OWN = """
 import signal, sys, time
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 async_dir, jid = sys.argv[1:3]
 def succeed(_signum, _frame):
     _store.write_record(async_dir, _record.JobRecord(jid=jid, state=_record.SUCCEEDED, result={"changed": True}))

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import os
@@ -26,12 +25,8 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
-from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import (
-    AGENT_MODULES,
-    TargetAgent,
-    _parse_reply,
-    agent_program,
-)
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
+from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, _parse_reply
 
 PROTOCOL = {"_longrun_protocol": 1}
 
@@ -74,7 +69,7 @@ def test_agent_program_is_compilable_python():
     source = zlib.decompress(base64.b64decode(agent_program(), validate=True)).decode("utf-8")
 
     compile(source, "<agent>", "exec")
-    assert "_agent import main" in source
+    assert "_agent.main import main" in source
 
 
 def test_agent_program_is_built_once():
@@ -204,59 +199,6 @@ def test_parse_reply(stdout, expected):
     assert _parse_reply(stdout) == expected
 
 
-def _imported_module_utils(name: str) -> t.Set[str]:
-    """Our module_utils that module_utils/<name>.py imports, found in its syntax tree."""
-    package = _target_agent.MODULE_UTILS_PACKAGE
-    path = Path(_target_agent.__file__).resolve().parent.parent / "module_utils" / f"{name}.py"
-    found: t.Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == package:
-                found.update(alias.name for alias in node.names)
-            elif node.module.startswith(package + "."):
-                found.add(node.module[len(package) + 1:].split(".")[0])
-        elif isinstance(node, ast.Import):
-            found.update(
-                alias.name[len(package) + 1:].split(".")[0]
-                for alias in node.names
-                if alias.name.startswith(package + ".")
-            )
-    return found
-
-
-def _imported_top_level(name: str) -> t.Set[str]:
-    path = Path(_target_agent.__file__).resolve().parent.parent / "module_utils" / f"{name}.py"
-    found: t.Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-    return found
-
-
-def test_the_import_parser_sees_the_imports_of_the_agent():
-    assert {"_status_request", "_supervisor", "_window", "_record", "_store"} <= _imported_module_utils("_agent")
-    assert {"_kill", "_housekeeping", "_selection"} <= _imported_module_utils("_status_request")
-
-
-def test_every_module_util_a_bundled_module_imports_is_bundled():
-    missing = {
-        name: sorted(_imported_module_utils(name) - set(AGENT_MODULES))
-        for name in AGENT_MODULES
-        if _imported_module_utils(name) - set(AGENT_MODULES)
-    }
-    assert missing == {}, "add these to AGENT_MODULES in plugin_utils/_target_agent.py"
-
-
-def test_bundled_modules_import_only_the_standard_library_and_each_other():
-    others = {
-        name: sorted(_imported_top_level(name) - set(sys.stdlib_module_names) - {"__future__", "ansible_collections"})
-        for name in AGENT_MODULES
-    }
-    assert {name: imports for name, imports in others.items() if imports} == {}
-
-
 def test_the_agent_runs_without_site_packages(tmp_path):
     """-S: neither ansible nor the installed collection is importable, only the bundle."""
     request = {"op": "status", "params": {"mode": "list", "_async_dir": str(tmp_path)}}
@@ -292,7 +234,7 @@ def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
     assert launched["job"]["state"] == "running", launched
     # -X importtime lists every module the launcher imported, one per line: "import time: self | cumulative | name".
     imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
-    assert "ansible_collections.longrun.jobs.plugins.module_utils._supervisor" in imported
+    assert "ansible_collections.longrun.jobs.plugins.module_utils._job.supervisor" in imported
     assert sorted(imported.intersection(HEAVY_IMPORTS)) == []
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 
 # The order in which states appear in summaries: outcomes first, then what is still going on.
 SUMMARY_ORDER = (

@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _agent, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 
 def write_ended(async_dir: str, jid: str) -> None:

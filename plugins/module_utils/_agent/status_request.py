@@ -10,15 +10,12 @@ import dataclasses
 import re
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import (
-    _housekeeping,
-    _kill,
-    _record,
-    _selection,
-    _specs,
-    _status,
-    _store,
-)
+from ansible_collections.longrun.jobs.plugins.module_utils import _selection, _specs
+from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
+from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 # Options that only some modes use; anything else given to them is a mistake worth naming.
 _MODE_OPTIONS = {

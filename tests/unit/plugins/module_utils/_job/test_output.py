@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
 
 
 def copied(tmp_path, output: bytes, *, skip=()) -> dict | None:

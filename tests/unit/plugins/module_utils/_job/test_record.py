@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 
 RESULTS_FILE = "/tmp/async/j1.1"
 

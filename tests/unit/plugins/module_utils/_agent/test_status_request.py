@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import (
-    _kill,
-    _proc,
-    _record,
-    _specs,
-    _status_request,
-    _store,
-    _supervisor,
-)
+from ansible_collections.longrun.jobs.plugins.module_utils import _specs
+from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
 
 
 def params(async_dir: str, jid: str, *, mode: str = "status", wait: float = 0, remove_ended: bool = False) -> dict:

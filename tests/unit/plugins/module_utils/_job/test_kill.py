@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _kill, _proc, _record, _status, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 NO_SUCH_PID = 2**22 + 12345
 

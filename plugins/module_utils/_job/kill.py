@@ -11,7 +11,10 @@ import signal
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 # After the grace period: SIGKILL, reaping and writing the final record.
 KILL_SETTLE = 10

@@ -16,7 +16,11 @@ import time
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store, _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
 
 JID = "j1.1"
 WAIT = 20

@@ -10,7 +10,10 @@ import dataclasses
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _kill, _record, _status, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 
 @dataclasses.dataclass

@@ -14,8 +14,9 @@ import typing as t
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _agent, _record
-from ansible_collections.longrun.jobs.plugins.module_utils._window import WindowError, run_window
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.rounds import WindowError, run_window
 
 
 @pytest.fixture

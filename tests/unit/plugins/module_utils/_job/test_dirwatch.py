@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils._dirwatch import POLL_INTERVAL, DirWatch
+from ansible_collections.longrun.jobs.plugins.module_utils._job.dirwatch import POLL_INTERVAL, DirWatch
 
 # Far longer than any wake-up: a wait that lasts this long was not woken.
 LONG_WAIT = 5.0

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _status, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 
 def running_here(jid: str = "j1.1", **changes) -> _record.JobRecord:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _status, _store
-from ansible_collections.longrun.jobs.plugins.module_utils._status_request import (
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import (
     Removals,
     holds_undecodable_text,
     job_entry,

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _housekeeping, _proc, _record, _status, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 HOUR = 3600
 DAY = 24 * HOUR

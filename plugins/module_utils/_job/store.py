@@ -15,7 +15,7 @@ import json
 import os
 import stat
 
-from ansible_collections.longrun.jobs.plugins.module_utils._record import (
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import (
     JobRecord,
     is_jid,
     record_from_document,

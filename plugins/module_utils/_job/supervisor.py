@@ -26,14 +26,16 @@ import signal
 import sys
 import time
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
-    from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
 
 READY = b"ready\n"
 _REPORT_TIMEOUT = 60.0
@@ -630,7 +632,7 @@ class Supervisor:
         if problem is None:
             # Imported here, in the supervisor at the job's end: the launcher never needs it.
             # pylint: disable-next=import-outside-toplevel,redefined-outer-name
-            from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+            from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
 
             path = _store.side_path(self.spec.async_dir, self.spec.jid, ".stdout")
             problem = "No start of json char found"
@@ -667,7 +669,7 @@ class Supervisor:
         try:
             # Imported here, in the supervisor at the job's end: the launcher never needs it.
             # pylint: disable-next=import-outside-toplevel,redefined-outer-name
-            from ansible_collections.longrun.jobs.plugins.module_utils import _module_output
+            from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
 
             output = _module_output.find_result(path)
             if output is None:

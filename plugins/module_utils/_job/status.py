@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _dirwatch, _proc, _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import dirwatch as _dirwatch
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 # How often a waiting call re-checks that running jobs' supervisors are still alive.
 LIVENESS_INTERVAL = 1.0
@@ -83,7 +86,7 @@ def _module_running(record: _record.JobRecord) -> bool:
 def _recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
     """The end of a job whose supervisor died, from its module's complete output, or None."""
     # Imported here: only a job whose supervisor died needs it.
-    from ansible_collections.longrun.jobs.plugins.module_utils import _supervisor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor  # pylint: disable=import-outside-toplevel
 
     try:
         return _supervisor.recover_end(async_dir, jid)

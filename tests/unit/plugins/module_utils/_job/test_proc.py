@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 
 # Above the kernel's pid_max limit (2**22), so never a live process.
 NO_SUCH_PID = 2**22 + 12345

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
-# .../ansible_collections/longrun/jobs/plugins/module_utils/_store.py -> the collections root
-COLLECTIONS_ROOT = str(Path(_store.__file__).parents[5])
+# .../ansible_collections/longrun/jobs/plugins/module_utils/_job/store.py -> the collections root
+COLLECTIONS_ROOT = str(Path(_store.__file__).parents[6])
 
 
 def mode_of(path) -> int:
@@ -150,7 +151,7 @@ def test_write_failing_half_way_keeps_the_previous_record(async_dir):
     program = textwrap.dedent("""
         import resource, signal, sys
         sys.path.insert(0, sys.argv[1])
-        from ansible_collections.longrun.jobs.plugins.module_utils import _store
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
         try:

@@ -9,8 +9,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record
-from ansible_collections.longrun.jobs.plugins.module_utils._batch_results import (
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import (
     DETAILS_PER_STATE,
     batch_result,
     flat_entry,

@@ -23,7 +23,8 @@ import json
 import os
 import sys
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _record, _store
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SECONDS
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
@@ -31,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
-    from ansible_collections.longrun.jobs.plugins.module_utils import _status_request
+    from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 
 PROTOCOL_VERSION = 1
 
@@ -43,7 +44,7 @@ class AgentError(Exception):
 def launch_request(params: t.Mapping[str, t.Any]) -> dict:
     """Validate the wrapper's parameters and start the supervised job."""
     # Imported here: status requests, the most frequent ones, then never load subprocess.
-    from ansible_collections.longrun.jobs.plugins.module_utils import _supervisor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor  # pylint: disable=import-outside-toplevel
     timeout, grace = params.get("timeout"), params.get("grace")
     if not isinstance(timeout, int) or not 1 <= timeout <= MAX_SECONDS:
         raise AgentError(f"the async limit must be 1 to {MAX_SECONDS} seconds (100 years), got {timeout!r}")
@@ -97,13 +98,13 @@ def serve(request: t.Mapping[str, t.Any], *, after_reply: t.Optional[_status_req
 def _serve_jobs(operation: str, params: t.Mapping[str, t.Any], after_reply: t.Optional[_status_request.Removals]) -> dict:
     # Imported here: a launch, the request that starts a job, then compiles none of the status code.
     # pylint: disable-next=import-outside-toplevel,redefined-outer-name
-    from ansible_collections.longrun.jobs.plugins.module_utils import _status_request
+    from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 
     try:
         if operation == "status":
             return _status_request.handle_request(params, after_reply=after_reply)
         # pylint: disable-next=import-outside-toplevel
-        from ansible_collections.longrun.jobs.plugins.module_utils import _window
+        from ansible_collections.longrun.jobs.plugins.module_utils._agent import rounds as _window
 
         return _window.run_window(params, launch=launch_request, after_reply=after_reply)
     except _status_request.RequestError as exc:
