@@ -23,9 +23,8 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import R
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import SETTLE_SECONDS
 
-# After limit + grace the supervisor still needs a moment to reap and record.
-SETTLE_SECONDS = 15
 
 
 class ActionModule(ActionBase):

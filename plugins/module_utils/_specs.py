@@ -6,15 +6,14 @@
 
 from __future__ import annotations
 
-DEFAULT_GRACE = 5
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE, MAX_SECONDS
+
 STATUS_MODES = ("status", "cleanup", "kill", "list")
 RETURN_WHEN = ("all", "any")
 # Signals that mode=kill may send first; SIGKILL follows after the grace period.
 KILL_SIGNALS = ("TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL")
 JOB_STATES = ("running", "succeeded", "failed", "timed_out", "killed", "lost", "unreadable")
 DEFAULT_PARALLEL_TIMEOUT = 3600
-# Longest async limit and grace: 100 years. Beyond that, deadlines cannot be written as dates.
-MAX_SECONDS = 100 * 365 * 24 * 3600
 
 
 def run_options_spec() -> dict:

@@ -14,6 +14,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, strict_utf8_results
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
 
 try:
     from ansible.plugins.connection.ssh import AnsibleControlPersistBrokenPipeError
@@ -22,15 +23,9 @@ except ImportError:  # pragma: no cover - the ssh plugin ships with every core w
 
 display = Display()
 
-# No remote command should run much longer than a minute (SSH idle limits,
-# visible progress), so longer waits are split into windows of this size.
-MAX_WINDOW = 55.0
 # Pauses between reconnect attempts double from the first to the longest.
 RECONNECT_PAUSE = 1.0
 MAX_RECONNECT_PAUSE = 5.0
-# After its async limit a job still needs its grace period and a moment to be recorded;
-# retrying a lost connection for this long past the limit still gets its true end.
-LIMIT_MARGIN = 60.0
 # What a broken connection raises: the job on the target is not affected by it.
 CONNECTION_ERRORS = (AnsibleConnectionFailure, AnsibleControlPersistBrokenPipeError)
 

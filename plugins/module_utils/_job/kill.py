@@ -15,9 +15,8 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
 
-# After the grace period: SIGKILL, reaping and writing the final record.
-KILL_SETTLE = 10
 _ORPHAN_POLL = 0.1
 
 

@@ -10,6 +10,8 @@ import os
 import signal
 import time
 
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import SIGKILL_SETTLE
+
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
@@ -158,7 +160,7 @@ def terminate_tree(
     first_signal: int = signal.SIGTERM,
     wait_for_change: t.Callable[[float], None],
     on_reaped: t.Callable[[t.Dict[int, int]], None] | None = None,
-    final_wait: float = 5.0,
+    final_wait: float = SIGKILL_SETTLE,
 ) -> str:
     """Signal every descendant of root_pid, wait up to grace, then SIGKILL what is left.
 

@@ -13,9 +13,8 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import dirwatch 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIVENESS_INTERVAL
 
-# How often a waiting call re-checks that running jobs' supervisors are still alive.
-LIVENESS_INTERVAL = 1.0
 
 
 def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:

@@ -29,6 +29,7 @@ import time
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import LAUNCH_REPORT_TIMEOUT
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
 
 READY = b"ready\n"
-_REPORT_TIMEOUT = 60.0
 # Caps of captured output kept when a module crashes.
 TAIL_BYTES = 4096
 _LONGEST_SLEEP = 86400.0
@@ -139,11 +139,11 @@ def launch(spec: LaunchSpec) -> dict:
 
 def _read_report(read_fd: int) -> bytes:
     chunks: t.List[bytes] = []
-    deadline = time.monotonic() + _REPORT_TIMEOUT
+    deadline = time.monotonic() + LAUNCH_REPORT_TIMEOUT
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return b"the supervisor did not report within 60 s"
+            return f"the supervisor did not report within {LAUNCH_REPORT_TIMEOUT:.0f} s".encode("utf-8")
         readable = select.select([read_fd], [], [], remaining)[0]
         if not readable:
             continue
