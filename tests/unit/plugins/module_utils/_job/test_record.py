@@ -10,6 +10,7 @@ import datetime
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 
 RESULTS_FILE = "/tmp/async/j1.1"
 
@@ -157,8 +158,8 @@ def test_stock_module_failure_document_names_the_rc():
 
 
 def test_failure_sentence_does_not_repeat_the_rc():
-    assert _record.failure_sentence("j1", {"msg": "exited with rc=3.", "rc": 3}) == "job j1 failed: exited with rc=3"
-    assert _record.failure_sentence("j1", {}) == "job j1 failed: the module reported failure"
+    assert _sentences.failure_sentence("j1", {"msg": "exited with rc=3.", "rc": 3}) == "job j1 failed: exited with rc=3"
+    assert _sentences.failure_sentence("j1", {}) == "job j1 failed: the module reported failure"
 
 
 @pytest.mark.parametrize(
