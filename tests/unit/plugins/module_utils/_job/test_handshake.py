@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 
 import pytest
@@ -89,3 +90,53 @@ def test_the_launch_does_not_wait_for_the_module_to_read_its_payload(async_dir, 
     (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
     assert record.state == _record.SUCCEEDED
     assert record.result["stdout"] == "payload intact"
+
+
+JOB_PACKAGE = "ansible_collections.longrun.jobs.plugins.module_utils._job"
+
+# Runs in a fresh Python: does what argv[1] names, then prints the collection modules it imported.
+IMPORT_PROBE = f"""
+import json, sys
+async_dir, action = sys.argv[1:3]
+if action == "launch":
+    from {JOB_PACKAGE} import handshake
+    job = handshake.launch(handshake.LaunchSpec(
+        jid="j1.1", async_dir=async_dir, timeout=30, grace=1, interpreter=sys.executable,
+        payload=b"import time; time.sleep(30)",
+    ))
+else:
+    from {JOB_PACKAGE} import status
+    job = status.inspect_job(async_dir, "j1.1").public()
+print(json.dumps({{"job": job, "modules": sorted(name for name in sys.modules if name.startswith({JOB_PACKAGE!r}))}}))
+"""
+
+
+def run_probe(async_dir: str, action: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, async_dir, action],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        timeout=30,
+        check=True,
+    )
+    return json.loads(completed.stdout)
+
+
+def test_the_launcher_loads_none_of_the_end_of_job_code(async_dir, janitor):
+    probe = run_probe(async_dir, "launch")
+    janitor.track_job(async_dir, JID)
+
+    assert probe["job"]["state"] == _record.RUNNING
+    # Output scanning and result interpretation load in the supervisor, once its job has ended.
+    assert not {f"{JOB_PACKAGE}.outcome", f"{JOB_PACKAGE}.output"} & set(probe["modules"])
+
+
+def test_a_status_request_loads_none_of_the_supervisor_modules(launcher, async_dir):
+    launcher.launch("import time; time.sleep(30)")
+
+    probe = run_probe(async_dir, "status")
+
+    assert probe["job"]["state"] == _record.RUNNING
+    supervisor_modules = {f"{JOB_PACKAGE}.{name}" for name in ("handshake", "spawn", "supervise", "outcome", "output")}
+    assert not supervisor_modules & set(probe["modules"])
