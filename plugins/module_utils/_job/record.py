@@ -8,6 +8,11 @@ On disk a record is a JSON document that stock ``ansible.builtin.async_status``
 can read too: while the job runs it carries stock's ``started``/``finished``
 keys, and once the job has ended the module result sits at the top level with
 no ``started`` key. Everything longrun adds lives under ``_longrun``.
+
+A job's end is set in one place: the transitions of JobRecord (``succeed``,
+``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose``, ``fail_to_save``) and
+its constructors for inferred records (``not_found``, ``unreadable``). They word
+the end with sentences.py.
 """
 
 from __future__ import annotations
