@@ -44,7 +44,7 @@ class AgentError(Exception):
 def launch_request(params: t.Mapping[str, t.Any]) -> dict:
     """Validate the wrapper's parameters and start the supervised job."""
     # Imported here: status requests, the most frequent ones, then never load subprocess.
-    from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake  # pylint: disable=import-outside-toplevel
     timeout, grace = params.get("timeout"), params.get("grace")
     if not isinstance(timeout, int) or not 1 <= timeout <= MAX_SECONDS:
         raise AgentError(f"the async limit must be 1 to {MAX_SECONDS} seconds (100 years), got {timeout!r}")
@@ -56,7 +56,7 @@ def launch_request(params: t.Mapping[str, t.Any]) -> dict:
         async_dir = _store.ensure_async_dir(_store.resolve_async_dir(params["async_dir"]))
         payload = base64.b64decode(params["payload"], validate=True)
         args_data = params.get("args_data")
-        spec = _supervisor.LaunchSpec(
+        spec = _handshake.LaunchSpec(
             jid=jid,
             async_dir=async_dir,
             timeout=timeout,
@@ -66,8 +66,8 @@ def launch_request(params: t.Mapping[str, t.Any]) -> dict:
             style=params.get("style") or "new",
             args_data=args_data.encode("utf-8") if args_data is not None else None,
         )
-        job = _supervisor.launch(spec)
-    except (_record.InvalidJid, _store.StoreError, _supervisor.LaunchError) as exc:
+        job = _handshake.launch(spec)
+    except (_record.InvalidJid, _store.StoreError, _handshake.LaunchError) as exc:
         raise AgentError(f"cannot launch the job: {exc}") from exc
     except (binascii.Error, ValueError) as exc:
         raise AgentError(f"cannot launch the job: the payload is not valid base64 ({exc})") from exc

@@ -14,6 +14,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils import _selection, _s
 from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
 from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
@@ -274,10 +275,7 @@ def cleanup_one(async_dir: str, jid: str, *, check_mode: bool = False) -> dict:
     removed = []
     if record.state == _record.RUNNING:
         entry["failed"] = True
-        entry["job"]["msg"] = (
-            f"job {jid} is still running, so its record was kept: wait for it to end, "
-            "or use force: true to kill it first"
-        )
+        entry["job"]["msg"] = _sentences.record_kept(jid)
         entry["job"]["reason"] = "running"
     elif record.state != _record.NOT_FOUND:
         if not check_mode:

@@ -13,6 +13,7 @@ import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
@@ -60,10 +61,7 @@ def kill_jobs(
         record = _status.inspect_job(async_dir, jid)
         if record.state == _record.RUNNING:
             if record.origin != "longrun" or not record.pid:
-                refused[jid] = (
-                    f"job {jid} was started by stock async and records no process id, so it cannot be killed "
-                    "safely: launch jobs with longrun.jobs.run to be able to kill them"
-                )
+                refused[jid] = _sentences.stock_job_not_killable(jid)
             else:
                 if not check_mode:
                     _store.write_kill_request(async_dir, jid, signal_name=signal_name, grace=grace)
@@ -101,39 +99,21 @@ def orphan_alive(record: _record.JobRecord) -> bool:
 def _kill_orphan(async_dir: str, record: _record.JobRecord, first_signal: int, grace: int) -> _record.JobRecord:
     """End a job whose supervisor died: its process, its group and its descendants."""
     job_pid = t.cast(int, record.job_pid)
-    last = first_signal
-    _signal_orphan(job_pid, first_signal)
-    if not _wait_gone(job_pid, grace):
-        last = signal.SIGKILL
-        _signal_orphan(job_pid, signal.SIGKILL)
-        _wait_gone(job_pid, KILL_SETTLE)
-    first_name, last_name = _proc.signal_name(first_signal), _proc.signal_name(last)
-    escalation = "" if last_name == first_name else f", then SIGKILL after {grace} s grace"
-    record.state, record.reason = _record.KILLED, _record.REASON_KILL_REQUESTED
-    record.signal = first_name
-    record.msg = (
-        f"job {record.jid} was killed on request with {first_name}{escalation}; "
-        "its supervisor had died, so the job's own process group was signalled"
+    # Not our child: the routine looks every _ORPHAN_POLL seconds and reaps nothing.
+    last = _proc.terminate_tree(
+        job_pid,
+        include_root=True,
+        process_group=job_pid,
+        grace=grace,
+        first_signal=first_signal,
+        wait_for_change=time.sleep,
+        poll=_ORPHAN_POLL,
+        final_wait=KILL_SETTLE,
     )
-    record.ended_at = _record.format_time(_record.utc_now())
-    record.result = {"failed": True, "msg": record.msg, "changed": True}
+    record.kill(_proc.signal_name(first_signal), last, grace, orphan=True)
     try:
         _store.write_record(async_dir, record)
     except _store.StoreError:
         pass
     _store.remove_side_files(async_dir, record.jid, ".stdout", ".stderr", ".module", ".args")
     return record
-
-
-def _signal_orphan(job_pid: int, signum: int) -> None:
-    _proc.send_signal([job_pid, *_proc.live_descendants(job_pid)], signum, process_group=job_pid)
-
-
-def _wait_gone(job_pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
-        if not _proc.pid_alive(job_pid) and not _proc.live_descendants(job_pid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(_ORPHAN_POLL)

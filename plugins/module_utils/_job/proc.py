@@ -155,48 +155,81 @@ def reap_children() -> t.Dict[int, int]:
 def terminate_tree(
     root_pid: int,
     *,
+    include_root: bool = False,
     process_group: int | None,
     grace: float,
     first_signal: int = signal.SIGTERM,
-    wait_for_change: t.Callable[[float], None],
+    wait_for_change: t.Callable[[float], None] = time.sleep,
+    poll: float = 0.2,
     on_reaped: t.Callable[[t.Dict[int, int]], None] | None = None,
     final_wait: float = SIGKILL_SETTLE,
 ) -> str:
-    """Signal every descendant of root_pid, wait up to grace, then SIGKILL what is left.
+    """Signal a process tree, wait up to grace for it to be gone, then SIGKILL what is left.
 
-    ``wait_for_change(seconds)`` blocks until something may have changed (a
-    child exited) or the time passed; the supervisor passes a SIGCHLD wait so
-    that nothing busy-polls. Returns the name of the last signal sent.
+    The one routine that ends jobs. The tree is every live descendant of root_pid,
+    with root_pid itself when include_root is set, and process_group (the job's
+    own) as a whole. The supervisor passes itself as the root (the job and any
+    escapee are its descendants, as it is their subreaper), a SIGCHLD wait as
+    ``wait_for_change`` so that nothing busy-polls, and ``on_reaped``, which makes it
+    reap the tree's dead. A mode=kill of a lost job passes the job's process as the
+    root, which is not its child: it sleeps between looks and reaps nothing, as
+    its caller's own children are not its to reap.
+    Looks again at least every ``poll`` seconds: grandchildren may die without a
+    SIGCHLD reaching us. Returns the name of the last signal sent.
     """
+    tree = _Tree(root_pid, include_root=include_root, process_group=process_group)
     last = first_signal
-    send_signal(live_descendants(root_pid), first_signal, process_group=process_group)
-    if _wait_until_gone(root_pid, grace, wait_for_change, on_reaped):
+    tree.signal(first_signal)
+    if tree.wait_until_gone(grace, wait_for_change, poll, on_reaped):
         return signal_name(last)
     last = signal.SIGKILL
-    send_signal(live_descendants(root_pid), signal.SIGKILL, process_group=process_group)
-    _wait_until_gone(root_pid, final_wait, wait_for_change, on_reaped)
+    tree.signal(signal.SIGKILL)
+    tree.wait_until_gone(final_wait, wait_for_change, poll, on_reaped)
     return signal_name(last)
 
 
-def _wait_until_gone(
-    root_pid: int,
-    seconds: float,
-    wait_for_change: t.Callable[[float], None],
-    on_reaped: t.Callable[[t.Dict[int, int]], None] | None,
-) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
-        reaped = reap_children()
-        if reaped and on_reaped is not None:
-            on_reaped(reaped)
-        if not live_descendants(root_pid):
-            # Zombies of dead parents were re-parented to us by now; reap them too.
-            reaped = reap_children()
-            if reaped and on_reaped is not None:
-                on_reaped(reaped)
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+class _Tree:
+    """The processes terminate_tree ends, found afresh at each look."""
+
+    __slots__ = ("root_pid", "include_root", "process_group")
+
+    def __init__(self, root_pid: int, *, include_root: bool, process_group: int | None) -> None:
+        self.root_pid = root_pid
+        self.include_root = include_root
+        self.process_group = process_group
+
+    def signal(self, signum: int) -> None:
+        pids = live_descendants(self.root_pid)
+        send_signal([self.root_pid, *pids] if self.include_root else pids, signum, process_group=self.process_group)
+
+    def gone(self) -> bool:
+        if self.include_root and pid_alive(self.root_pid):
             return False
-        # Grandchildren may die without a SIGCHLD reaching us; look again at least every 0.2 s.
-        wait_for_change(min(remaining, 0.2))
+        return not live_descendants(self.root_pid)
+
+    def wait_until_gone(
+        self,
+        seconds: float,
+        wait_for_change: t.Callable[[float], None],
+        poll: float,
+        on_reaped: t.Callable[[t.Dict[int, int]], None] | None,
+    ) -> bool:
+        deadline = time.monotonic() + seconds
+        while True:
+            self._reap(on_reaped)
+            if self.gone():
+                # Zombies of dead parents were re-parented to the reaper by now; reap them too.
+                self._reap(on_reaped)
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            wait_for_change(min(remaining, poll))
+
+    @staticmethod
+    def _reap(on_reaped: t.Callable[[t.Dict[int, int]], None] | None) -> None:
+        if on_reaped is None:
+            return
+        reaped = reap_children()
+        if reaped:
+            on_reaped(reaped)

@@ -8,12 +8,19 @@ On disk a record is a JSON document that stock ``ansible.builtin.async_status``
 can read too: while the job runs it carries stock's ``started``/``finished``
 keys, and once the job has ended the module result sits at the top level with
 no ``started`` key. Everything longrun adds lives under ``_longrun``.
+
+A job's end is set in one place: the transitions of JobRecord (``succeed``,
+``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose``, ``fail_to_save``) and
+its constructors for inferred records (``not_found``, ``unreadable``). They word
+the end with sentences.py.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+
+from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
@@ -170,6 +177,115 @@ class JobRecord:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"JobRecord({fields})"
 
+    @classmethod
+    def not_found(cls, jid: str, async_dir: str) -> JobRecord:
+        """The job that has no record in async_dir."""
+        return cls(jid=jid, state=NOT_FOUND, reason=REASON_NO_RECORD, msg=_sentences.not_found(jid, async_dir))
+
+    @classmethod
+    def unreadable(cls, jid: str, problem: object) -> JobRecord:
+        """The job whose record cannot be read or understood."""
+        return cls(jid=jid, state=UNREADABLE, reason=REASON_BAD_RECORD, msg=_sentences.unreadable(jid, problem))
+
+    # Transitions: the only code that ends a job or infers its end. Each sets the state, the
+    # reason, the sentence, the result and the facts of the end together.
+
+    def succeed(self, result: dict, *, exit_code: t.Optional[int] = None) -> None:
+        """The module returned a result without failed: true."""
+        self._end(SUCCEEDED, None, None, result, exit_code=exit_code)
+
+    def fail_module(self, summary: t.Mapping[str, t.Any], result: dict, *, exit_code: t.Optional[int] = None) -> None:
+        """The module returned failed: true; summary holds its msg and rc, result what the record keeps."""
+        self._end(FAILED, REASON_MODULE_FAILED, _sentences.failure_sentence(self.jid, summary), result, exit_code=exit_code)
+
+    def crash(
+        self,
+        how: str,
+        *,
+        signal: t.Optional[str] = None,
+        exit_code: t.Optional[int] = None,
+        captured: t.Optional[dict] = None,
+        last_error: str = "",
+        result: t.Optional[dict] = None,
+    ) -> None:
+        """The module gave no usable result (or could not start); how says why.
+
+        Without result, the result is built as stock's wrapper builds it: failed, msg (with the
+        last line of stderr), the captured output (cmd, data, stderr, module_stdout, module_stderr)
+        and rc. A stock record passes its own result.
+        """
+        msg = _sentences.crashed(self.jid, how)
+        if result is None:
+            result = {"failed": True, "msg": _sentences.with_stderr_tail(msg, last_error)}
+            result.update(captured or {})
+            result["rc"] = exit_code if exit_code is not None else -1
+        self._end(FAILED, REASON_MODULE_CRASHED, msg, result, signal=signal, exit_code=exit_code)
+
+    def time_out(self, first_signal: str, last_signal: str, grace: float) -> None:
+        """The async limit passed: the supervisor terminated the job."""
+        msg = _sentences.timed_out(self.jid, self.timeout, first_signal, last_signal, grace)
+        self._end(TIMED_OUT, REASON_ASYNC_LIMIT, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal)
+
+    def time_out_by_stock(self, result: dict) -> None:
+        """Stock's async_wrapper recorded that it killed the job at its limit."""
+        self._end(TIMED_OUT, REASON_ASYNC_LIMIT, _sentences.timed_out_by_stock(self.jid), result)
+
+    def kill(self, first_signal: str, last_signal: str, grace: float, *, orphan: bool = False) -> None:
+        """A kill request ended the job: through its supervisor, or directly (orphan) when the supervisor was gone."""
+        msg = _sentences.killed_on_request(self.jid, first_signal, last_signal, grace, orphan=orphan)
+        self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal)
+
+    def lose(self, reason: str, *, file_system_problem: t.Optional[str] = None, async_dir: str = "") -> None:
+        """The record says running, but the host rebooted or the supervisor died without recording an end.
+
+        file_system_problem is what is wrong with the file system of async_dir, which
+        likely kept the supervisor from recording the end. When the job ended is unknown.
+        """
+        if reason == REASON_HOST_REBOOTED:
+            detail = _sentences.host_rebooted()
+        else:
+            detail = _sentences.supervisor_gone(self.pid)
+            if file_system_problem:
+                detail += _sentences.file_system_hint(async_dir, file_system_problem)
+        msg = _sentences.lost(self.jid, detail)
+        self._end(LOST, reason, msg, {"failed": True, "msg": msg}, end_known=False)
+
+    def fail_to_save(self, problem: object) -> None:
+        """The end could not be written with its result: a success becomes a failure, any other end says so."""
+        if self.state == SUCCEEDED:
+            self.state, self.reason = FAILED, REASON_RESULT_NOT_SAVED
+            self.msg = _sentences.result_not_saved(self.jid, problem)
+        else:
+            self.msg = _sentences.also_not_saved(self.msg, problem)
+        self.result = {"failed": True, "msg": self.msg}
+        if self.exit_code is not None:
+            self.result["rc"] = self.exit_code
+
+    def note_recovered_end(self) -> None:
+        """The end was read from the module's output after its supervisor died: say so, and that the exit code is unknown."""
+        note = _sentences.recovered_end(self.jid, self.pid)
+        self.exit_code = None
+        self.msg = f"{self.msg}; {note}" if self.msg else note
+        self.result = dict(self.result or {})
+        self.result["warnings"] = list(self.result.get("warnings") or []) + [note]
+
+    def _end(
+        self,
+        state: str,
+        reason: t.Optional[str],
+        msg: t.Optional[str],
+        result: t.Optional[dict],
+        *,
+        signal: t.Optional[str] = None,
+        exit_code: t.Optional[int] = None,
+        end_known: bool = True,
+    ) -> None:
+        self.state, self.reason, self.msg, self.result = state, reason, msg, result
+        self.signal, self.exit_code = signal, exit_code
+        # Stock's records do not say when the job ended, and reading one is not its end.
+        known = end_known and self.origin == "longrun"
+        self.ended_at = format_time(utc_now()) if known else None
+
     @property
     def finished(self) -> bool:
         return self.state != RUNNING
@@ -270,29 +386,16 @@ def _longrun_record(jid: str, document: dict, meta: t.Any) -> JobRecord:
 
 def _stock_record(jid: str, document: dict) -> JobRecord:
     """Stock async_wrapper records: running while 'started' is present, else the result."""
+    record = JobRecord(jid=jid, state=RUNNING, origin="stock")
     if "started" in document and not document.get("finished"):
-        return JobRecord(jid=jid, state=RUNNING, origin="stock")
-    result = {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
-    record = JobRecord(jid=jid, state=SUCCEEDED, result=result, origin="stock")
-    if not result.get("failed"):
         return record
-    module_msg = str(result.get("msg") or "")
-    if module_msg == "Timeout exceeded":
-        record.state, record.reason = TIMED_OUT, REASON_ASYNC_LIMIT
-        record.msg = f"job {jid} timed out (async limit) and was killed by stock async_wrapper"
+    result = {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
+    if not result.get("failed"):
+        record.succeed(result)
+    elif str(result.get("msg") or "") == "Timeout exceeded":
+        record.time_out_by_stock(result)
     elif "data" in result or "outdata" in result:
-        record.state, record.reason = FAILED, REASON_MODULE_CRASHED
-        record.msg = f"job {jid} crashed: {module_msg or 'the module did not return JSON'}"
+        record.crash(_sentences.stock_crash_cause(str(result.get("msg") or "")), result=result)
     else:
-        record.state, record.reason = FAILED, REASON_MODULE_FAILED
-        record.msg = failure_sentence(jid, result)
+        record.fail_module(result, result)
     return record
-
-
-def failure_sentence(jid: str, result: dict) -> str:
-    """One sentence for a module that returned failed: true."""
-    module_msg = str(result.get("msg") or "the module reported failure").strip().rstrip(".")
-    rc = result.get("rc")
-    if rc is not None and f"rc={rc}" not in module_msg:
-        module_msg = f"{module_msg} (rc={rc})"
-    return f"job {jid} failed: {module_msg}"

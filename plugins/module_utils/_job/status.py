@@ -16,20 +16,18 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import store as 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIVENESS_INTERVAL
 
 
-
 def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
     """The job's state, with running records checked for a dead supervisor or a reboot."""
     record = _read(async_dir, jid)
     if record.state != _record.RUNNING or record.origin != "longrun":
         return record
-    lost_reason = _why_lost(record)
-    if lost_reason is None:
+    reason = _why_lost(record)
+    if reason is None:
         return record
     # The supervisor may have written the end and exited since we read.
     record = _read(async_dir, jid)
     if record.state != _record.RUNNING:
         return record
-    reason, detail = lost_reason
     if reason == _record.REASON_SUPERVISOR_GONE and not _module_running(record):
         recovered = _recover_end(async_dir, jid)
         if recovered is not None:
@@ -39,12 +37,7 @@ def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
         if record.state != _record.RUNNING:
             return record
     problem = _store.file_system_problem(async_dir) if reason == _record.REASON_SUPERVISOR_GONE else None
-    if problem:
-        detail += f"; it likely could not, because the file system of {async_dir} {problem}"
-    record.state, record.reason = _record.LOST, reason
-    record.msg = f"job {jid} was lost: {detail}"
-    record.ended_at = None
-    record.result = {"failed": True, "msg": record.msg}
+    record.lose(reason, file_system_problem=problem, async_dir=async_dir)
     try:
         # Persisting it lets stock async_status see the end too. The file keeps its age:
         # list and cleanup filter on it, and finding the loss is not the job's end.
@@ -58,23 +51,9 @@ def _read(async_dir: str, jid: str) -> _record.JobRecord:
     try:
         record = _store.read_record(async_dir, jid)
     except _store.RecordUnreadable as exc:
-        return _record.JobRecord(
-            jid=jid,
-            state=_record.UNREADABLE,
-            reason=_record.REASON_BAD_RECORD,
-            msg=f"job {jid} is unreadable: {exc}",
-        )
+        return _record.JobRecord.unreadable(jid, exc)
     if record is None:
-        return _record.JobRecord(
-            jid=jid,
-            state=_record.NOT_FOUND,
-            reason=_record.REASON_NO_RECORD,
-            msg=(
-                # Starts with core's wording, which playbooks written for stock async may look for.
-                f"could not find job {jid} in {async_dir}: it never started there, was cleaned up, "
-                "or ran as another user (use the same become settings as the launch)"
-            ),
-        )
+        return _record.JobRecord.not_found(jid, async_dir)
     return record
 
 
@@ -85,23 +64,21 @@ def _module_running(record: _record.JobRecord) -> bool:
 def _recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
     """The end of a job whose supervisor died, from its module's complete output, or None."""
     # Imported here: only a job whose supervisor died needs it.
-    from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
 
     try:
-        return _supervisor.recover_end(async_dir, jid)
+        return _outcome.recover_end(async_dir, jid)
     except (_store.StoreError, OSError, ValueError):
         return None
 
 
-def _why_lost(record: _record.JobRecord) -> t.Optional[t.Tuple[str, str]]:
+def _why_lost(record: _record.JobRecord) -> t.Optional[str]:
+    """The reason a running record is lost (a reboot, a dead supervisor), or None while it runs."""
     current_boot = _proc.read_boot_id()
     if record.boot_id and current_boot and record.boot_id != current_boot:
-        return _record.REASON_HOST_REBOOTED, "the host rebooted after it started (boot id changed)"
+        return _record.REASON_HOST_REBOOTED
     if record.pid and not _proc.is_same_process(record.pid, record.pid_start_time):
-        return (
-            _record.REASON_SUPERVISOR_GONE,
-            f"its supervisor (pid {record.pid}) died without recording an end",
-        )
+        return _record.REASON_SUPERVISOR_GONE
     return None
 
 

@@ -19,7 +19,7 @@ from ansible_collections.longrun.jobs.plugins.action.async_status import ActionM
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
-from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 
 ACTION = "longrun.jobs.async_status"
@@ -42,8 +42,8 @@ class Jobs:
 
     def start(self, jid: str, source: str, *, timeout: int = 30, grace: int = 0) -> dict:
         _store.ensure_async_dir(self.async_dir)
-        job = _supervisor.launch(
-            _supervisor.LaunchSpec(
+        job = _handshake.launch(
+            _handshake.LaunchSpec(
                 jid=jid,
                 async_dir=self.async_dir,
                 timeout=timeout,

@@ -20,7 +20,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
-from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 
 WaitUntil = t.Callable[..., t.Any]
 
@@ -71,7 +71,7 @@ class Launcher:
         self.janitor = janitor
 
     def launch(self, source: str, *, jid: str = "j1.1", timeout: int = 30, grace: int = 1) -> dict:
-        spec = _supervisor.LaunchSpec(
+        spec = _handshake.LaunchSpec(
             jid=jid,
             async_dir=self.async_dir,
             timeout=timeout,
@@ -79,7 +79,7 @@ class Launcher:
             interpreter=sys.executable,
             payload=textwrap.dedent(source).encode("utf-8"),
         )
-        job = _supervisor.launch(spec)
+        job = _handshake.launch(spec)
         self.janitor.track_job(self.async_dir, jid)
         return job
 

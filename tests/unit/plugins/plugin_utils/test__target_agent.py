@@ -234,7 +234,7 @@ def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
     assert launched["job"]["state"] == "running", launched
     # -X importtime lists every module the launcher imported, one per line: "import time: self | cumulative | name".
     imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
-    assert "ansible_collections.longrun.jobs.plugins.module_utils._job.supervisor" in imported
+    assert "ansible_collections.longrun.jobs.plugins.module_utils._job.handshake" in imported
     assert sorted(imported.intersection(HEAVY_IMPORTS)) == []
 
 

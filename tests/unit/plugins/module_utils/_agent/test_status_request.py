@@ -19,7 +19,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
-from ansible_collections.longrun.jobs.plugins.module_utils._job import supervisor as _supervisor
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 
 
 def params(async_dir: str, jid: str, *, mode: str = "status", wait: float = 0, remove_ended: bool = False) -> dict:
@@ -161,10 +161,10 @@ def test_empty_async_dir_is_refused():
 
 
 def test_status_then_cleanup_of_a_real_job(async_dir, janitor):
-    spec = _supervisor.LaunchSpec(
+    spec = _handshake.LaunchSpec(
         jid="j7.7", async_dir=async_dir, timeout=20, grace=1, interpreter=sys.executable, payload=b"print('{\"x\": 1}')"
     )
-    _supervisor.launch(spec)
+    _handshake.launch(spec)
     meta = json.loads(Path(async_dir, "j7.7").read_text())[_record.META_KEY]
     janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
     status = _status_request.handle_request(params(async_dir, "j7.7", wait=20))

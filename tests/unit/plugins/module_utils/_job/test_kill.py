@@ -218,3 +218,28 @@ def test_an_unknown_signal_is_refused_before_anything_is_signalled(launcher, asy
         _kill.kill_jobs(async_dir, ["j1.1"], signal_name="BOGUS", grace=0, wait=1)
     assert _status.inspect_job(async_dir, "j1.1").state == _record.RUNNING
     assert _store.read_kill_request(async_dir, "j1.1") is None
+
+
+def test_the_kill_of_a_lost_job_ends_its_tree_with_the_shared_routine(launcher, async_dir, wait_until, monkeypatch):
+    launcher.launch_shell("sleep 300 & wait", jid="j1.1")
+    meta = launcher.meta("j1.1")
+    wait_until(lambda: _proc.live_descendants(meta["job_pid"]), what="the shell's child")
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_until(lambda: not _proc.pid_alive(meta["pid"]), what="the supervisor to die")
+    calls = []
+    terminate_tree = _proc.terminate_tree
+
+    def spy(root_pid: int, **options: t.Any) -> str:
+        calls.append(dict(options, root_pid=root_pid))
+        return terminate_tree(root_pid, **options)
+
+    monkeypatch.setattr(_proc, "terminate_tree", spy)
+
+    (record,) = _kill.kill_jobs(async_dir, ["j1.1"], signal_name="TERM", grace=5, wait=15).records
+
+    assert record.state == _record.KILLED
+    # The job's process is the root and is signalled too: it is not our child, so nothing is reaped.
+    [call] = calls
+    assert (call["root_pid"], call["include_root"], call["process_group"]) == (meta["job_pid"], True, meta["job_pid"])
+    assert (call["grace"], call["first_signal"], call.get("on_reaped")) == (5, signal.SIGTERM, None)
+    assert call["final_wait"] == _kill.KILL_SETTLE

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -137,3 +138,59 @@ def test_terminate_tree_escalates_to_sigkill(spawn, wait_until):
     assert last == "SIGKILL"
     assert 0.5 <= time.monotonic() - started < 5
     assert not any(_proc.pid_alive(pid) for pid in children)
+
+
+def start_orphan(script: str, wait_until) -> int:
+    """A process tree whose root is not our child (its parent exits at once); returns the root's pid."""
+    started = subprocess.run(
+        ["sh", "-c", f"setsid sh -c {shlex.quote(script)} >/dev/null 2>&1 </dev/null & echo $!"],
+        capture_output=True, text=True, check=True, timeout=10,
+    )
+    root = int(started.stdout.strip())
+    wait_until(lambda: _proc.live_descendants(root), what="the orphan's child")
+    return root
+
+
+@pytest.fixture
+def orphans():
+    """Roots of orphan trees; their process groups are killed afterwards."""
+    roots = []
+    yield roots
+    for root in roots:
+        try:
+            os.killpg(root, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize(
+    "script, grace, expected",
+    [("sleep 300 & wait", 5, "SIGTERM"), ("trap '' TERM; sleep 300 & wait", 0.5, "SIGKILL")],
+    ids=["obeys", "escalates"],
+)
+def test_terminate_tree_ends_an_orphan_and_its_descendants(orphans, wait_until, script, grace, expected):
+    root = start_orphan(script, wait_until)
+    orphans.append(root)
+    tree = [root, *_proc.live_descendants(root)]
+
+    started = time.monotonic()
+    last = _proc.terminate_tree(
+        root, include_root=True, process_group=root, grace=grace, wait_for_change=time.sleep, poll=0.1, final_wait=5
+    )
+
+    assert last == expected
+    assert time.monotonic() - started < grace + 4
+    assert not any(_proc.pid_alive(pid) for pid in tree)
+
+
+def test_terminate_tree_without_a_reaper_leaves_the_callers_children_alone(orphans, spawn, wait_until):
+    # A child of ours that has exited: only its own parent (its Popen) may reap it.
+    ours = spawn(["true"])
+    wait_until(lambda: not _proc.pid_alive(ours.pid), what="our child to exit")
+    root = start_orphan("sleep 300 & wait", wait_until)
+    orphans.append(root)
+
+    _proc.terminate_tree(root, include_root=True, process_group=root, grace=5, wait_for_change=time.sleep, poll=0.1)
+
+    assert os.waitpid(ours.pid, os.WNOHANG)[0] == ours.pid
+    ours.returncode = 0

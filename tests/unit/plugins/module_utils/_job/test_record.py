@@ -5,11 +5,16 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
+import pathlib
+import re
+import typing as t
 
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 
 RESULTS_FILE = "/tmp/async/j1.1"
 
@@ -157,8 +162,8 @@ def test_stock_module_failure_document_names_the_rc():
 
 
 def test_failure_sentence_does_not_repeat_the_rc():
-    assert _record.failure_sentence("j1", {"msg": "exited with rc=3.", "rc": 3}) == "job j1 failed: exited with rc=3"
-    assert _record.failure_sentence("j1", {}) == "job j1 failed: the module reported failure"
+    assert _sentences.failure_sentence("j1", {"msg": "exited with rc=3.", "rc": 3}) == "job j1 failed: exited with rc=3"
+    assert _sentences.failure_sentence("j1", {}) == "job j1 failed: the module reported failure"
 
 
 @pytest.mark.parametrize(
@@ -243,3 +248,238 @@ def test_finished_and_failed_flags(state):
     record = _record.JobRecord(jid="j1", state=state)
     assert record.finished is (state != _record.RUNNING)
     assert record.failed is (state not in (_record.RUNNING, _record.SUCCEEDED))
+
+
+# The transitions: the only code that ends a job or infers its end.
+
+NOW_PATTERN = r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z"
+
+
+def assert_ended_now(record: _record.JobRecord) -> None:
+    assert record.ended_at is not None and re.match(NOW_PATTERN, record.ended_at)
+    ended = _record.parse_time(record.ended_at)
+    assert ended is not None
+    assert abs((_record.utc_now() - ended).total_seconds()) < 60
+
+
+def test_succeed():
+    record = running_record()
+    record.succeed({"warnings": ["w"]}, exit_code=0)
+    assert (record.state, record.reason, record.msg) == (_record.SUCCEEDED, None, None)
+    assert record.result == {"warnings": ["w"]}
+    assert (record.signal, record.exit_code) == (None, 0)
+    assert_ended_now(record)
+
+
+def test_fail_module_words_the_failure_from_the_summary_and_keeps_the_result():
+    record = running_record()
+    record.fail_module({"failed": True, "msg": "boom.", "rc": 3}, {"stderr": "trace"}, exit_code=1)
+    assert (record.state, record.reason) == (_record.FAILED, _record.REASON_MODULE_FAILED)
+    assert record.msg == "job j1.1 failed: boom (rc=3)"
+    assert record.result == {"stderr": "trace"}
+    assert (record.signal, record.exit_code) == (None, 1)
+    assert_ended_now(record)
+
+
+def test_crash_builds_stock_wrapper_result_with_the_stderr_tail():
+    record = running_record()
+    captured = {"cmd": "python3", "data": "out", "stderr": "err\nValueError: x\n", "module_stdout": "out", "module_stderr": "err"}
+    record.crash("the module exited with code 2 without returning JSON (x)", exit_code=2, captured=captured, last_error="ValueError: x")
+    assert (record.state, record.reason) == (_record.FAILED, _record.REASON_MODULE_CRASHED)
+    assert record.msg == "job j1.1 crashed: the module exited with code 2 without returning JSON (x)"
+    assert record.result == dict(
+        {"failed": True, "msg": record.msg + "; its stderr ends with: ValueError: x"}, **captured, rc=2
+    )
+    assert list(record.result) == ["failed", "msg", "cmd", "data", "stderr", "module_stdout", "module_stderr", "rc"]
+    assert (record.signal, record.exit_code) == (None, 2)
+    assert_ended_now(record)
+
+
+def test_crash_by_a_signal_has_rc_minus_one():
+    record = running_record()
+    record.crash("the module process was killed by SIGKILL", signal="SIGKILL")
+    assert record.msg == "job j1.1 crashed: the module process was killed by SIGKILL"
+    assert record.result == {"failed": True, "msg": record.msg, "rc": -1}
+    assert (record.signal, record.exit_code) == ("SIGKILL", None)
+
+
+def test_time_out():
+    record = running_record()
+    record.time_out("SIGTERM", "SIGKILL", 5)
+    assert (record.state, record.reason) == (_record.TIMED_OUT, _record.REASON_ASYNC_LIMIT)
+    assert record.msg == "job j1.1 timed out after 60 s (async limit) and was terminated with SIGTERM, then SIGKILL after 5 s grace"
+    assert record.result == {"failed": True, "msg": record.msg, "changed": True}
+    assert (record.signal, record.exit_code) == ("SIGTERM", None)
+    assert_ended_now(record)
+
+
+def test_time_out_that_the_first_signal_ended():
+    record = running_record()
+    record.time_out("SIGTERM", "SIGTERM", 5)
+    assert record.msg == "job j1.1 timed out after 60 s (async limit) and was terminated with SIGTERM"
+
+
+@pytest.mark.parametrize(
+    "last, orphan, expected",
+    [
+        ("SIGINT", False, "job j1.1 was killed on request with SIGINT"),
+        ("SIGKILL", False, "job j1.1 was killed on request with SIGINT, then SIGKILL after 2 s grace"),
+        (
+            "SIGKILL",
+            True,
+            "job j1.1 was killed on request with SIGINT, then SIGKILL after 2 s grace; "
+            "its supervisor had died, so the job's own process group was signalled",
+        ),
+    ],
+    ids=["first-signal", "escalated", "orphan"],
+)
+def test_kill(last, orphan, expected):
+    record = running_record()
+    record.kill("SIGINT", last, 2, orphan=orphan)
+    assert (record.state, record.reason) == (_record.KILLED, _record.REASON_KILL_REQUESTED)
+    assert record.msg == expected
+    assert record.result == {"failed": True, "msg": expected, "changed": True}
+    assert (record.signal, record.exit_code) == ("SIGINT", None)
+    assert_ended_now(record)
+
+
+@pytest.mark.parametrize(
+    "reason, problem, expected",
+    [
+        (_record.REASON_HOST_REBOOTED, None, "job j1.1 was lost: the host rebooted after it started (boot id changed)"),
+        (_record.REASON_SUPERVISOR_GONE, None, "job j1.1 was lost: its supervisor (pid 4242) died without recording an end"),
+        (
+            _record.REASON_SUPERVISOR_GONE,
+            "is full (free space there)",
+            "job j1.1 was lost: its supervisor (pid 4242) died without recording an end; "
+            "it likely could not, because the file system of /tmp/async is full (free space there)",
+        ),
+    ],
+    ids=["rebooted", "supervisor-gone", "file-system-full"],
+)
+def test_lose(reason, problem, expected):
+    record = running_record()
+    record.lose(reason, file_system_problem=problem, async_dir="/tmp/async")
+    assert (record.state, record.reason) == (_record.LOST, reason)
+    assert record.msg == expected
+    assert record.result == {"failed": True, "msg": expected}
+    # When a lost job ended is unknown.
+    assert record.ended_at is None
+    assert (record.signal, record.exit_code) == (None, None)
+
+
+def test_fail_to_save_turns_a_success_into_a_failure():
+    record = running_record()
+    record.succeed({}, exit_code=0)
+    ended_at = record.ended_at
+    record.fail_to_save("the disk is full")
+    assert (record.state, record.reason) == (_record.FAILED, _record.REASON_RESULT_NOT_SAVED)
+    assert record.msg == "job j1.1 succeeded, but its result could not be saved: the disk is full"
+    assert record.result == {"failed": True, "msg": record.msg, "rc": 0}
+    assert record.ended_at == ended_at
+
+
+def test_fail_to_save_keeps_any_other_end_and_says_so():
+    record = running_record()
+    record.time_out("SIGTERM", "SIGTERM", 5)
+    record.fail_to_save("the disk is full")
+    assert (record.state, record.reason) == (_record.TIMED_OUT, _record.REASON_ASYNC_LIMIT)
+    assert record.msg == (
+        "job j1.1 timed out after 60 s (async limit) and was terminated with SIGTERM; "
+        "its result could not be saved: the disk is full"
+    )
+    assert record.result == {"failed": True, "msg": record.msg}
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["succeeded", "failed"])
+def test_note_recovered_end(failed):
+    record = running_record()
+    if failed:
+        record.fail_module({"msg": "boom"}, {"warnings": ["own"]}, exit_code=0)
+    else:
+        record.succeed({"warnings": ["own"]}, exit_code=0)
+    record.note_recovered_end()
+    note = (
+        "the supervisor of job j1.1 (pid 4242) died after the module ended; "
+        "the result was recovered from the module's output, and its exit code is unknown"
+    )
+    assert record.msg == (f"job j1.1 failed: boom; {note}" if failed else note)
+    assert record.result == {"warnings": ["own", note]}
+    assert record.exit_code is None
+
+
+def test_not_found():
+    record = _record.JobRecord.not_found("j1.1", "/tmp/async")
+    assert (record.jid, record.state, record.reason) == ("j1.1", _record.NOT_FOUND, _record.REASON_NO_RECORD)
+    assert record.msg == (
+        "could not find job j1.1 in /tmp/async: it never started there, was cleaned up, "
+        "or ran as another user (use the same become settings as the launch)"
+    )
+    assert (record.result, record.ended_at) == (None, None)
+
+
+def test_unreadable():
+    record = _record.JobRecord.unreadable("j1.1", ValueError("the record is not a JSON object"))
+    assert (record.state, record.reason) == (_record.UNREADABLE, _record.REASON_BAD_RECORD)
+    assert record.msg == "job j1.1 is unreadable: the record is not a JSON object"
+    assert (record.result, record.ended_at) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"changed": True},
+        {"msg": "Timeout exceeded", "failed": True},
+        {"failed": 1, "msg": "", "data": ""},
+        {"failed": True, "msg": "boom"},
+    ],
+    ids=["success", "timeout", "crash", "failure"],
+)
+def test_stock_ends_keep_stock_result_and_no_end_time(document):
+    record = _record.record_from_document("123.45", dict(document, finished=1, ansible_job_id="123.45"))
+    assert record.result == document
+    assert record.ended_at is None
+    assert (record.signal, record.exit_code) == (None, None)
+
+
+def test_stock_crash_without_a_message_says_no_json():
+    record = _record.record_from_document("123.45", {"failed": 1, "msg": "", "data": ""})
+    assert record.msg == "job 123.45 crashed: the module did not return JSON"
+
+
+PLUGINS_DIR = pathlib.Path(_record.__file__).resolve().parents[2]
+RECORD_FILE = pathlib.Path(_record.__file__).resolve()
+
+
+def _end_assignments(path: pathlib.Path) -> t.List[str]:
+    """Where the code of path assigns .state or .reason of anything (a record, in practice)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            if (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in ("state", "reason")
+            ):
+                found.append(f"{path}:{node.lineno}")
+            continue
+        while targets:
+            target = targets.pop()
+            if isinstance(target, (ast.Tuple, ast.List)):
+                targets.extend(target.elts)
+            elif isinstance(target, ast.Starred):
+                targets.append(target.value)
+            elif isinstance(target, ast.Attribute) and target.attr in ("state", "reason"):
+                found.append(f"{path}:{node.lineno}")
+    return found
+
+
+def test_only_the_record_transitions_end_a_job():
+    """No code outside record.py sets a record's state or reason: every end goes through a transition."""
+    modules = sorted(PLUGINS_DIR.rglob("*.py"))
+    assert RECORD_FILE in modules and len(modules) > 20
+    offenders = [place for path in modules if path != RECORD_FILE for place in _end_assignments(path)]
+    assert offenders == []

@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) longrun.jobs contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The supervisor: owns one job from its running record to its recorded end.
+
+It writes the running record, starts the module in a session of its own,
+releases the launcher, sleeps until the module exits, the deadline comes or a
+kill is requested, ends the process tree when it must, and records the end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import time
+
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import spawn as _spawn
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+
+# Type checkers only: the target agent imports this module on every launch (see _agent/main.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import typing as t
+
+# Signals that ask the supervisor to end the job: recorded as killed.
+KILL_REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+_LONGEST_SLEEP = 86400.0
+
+
+class Supervisor:
+    """Owns one job from start to its recorded end."""
+
+    def __init__(self, spec: _handshake.LaunchSpec, report_fd: t.Optional[int]) -> None:
+        self.spec = spec
+        self.report_fd = report_fd
+        self.job_pid: t.Optional[int] = None
+        self.command: t.List[str] = []
+        self.job_status: t.Optional[int] = None
+        self.deadline = time.monotonic() + spec.timeout
+        self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
+        now = _record.utc_now()
+        self.record = _record.JobRecord(
+            jid=spec.jid,
+            state=_record.RUNNING,
+            pid=os.getpid(),
+            pid_start_time=_proc.process_start_time(os.getpid()),
+            boot_id=_proc.read_boot_id(),
+            started_at=_record.format_time(now),
+            deadline=_record.format_time(now + datetime.timedelta(seconds=spec.timeout)),
+            timeout=spec.timeout,
+            grace=spec.grace,
+        )
+
+    def run(self) -> int:
+        _handshake.block_signals()
+        try:
+            _store.write_record(self.spec.async_dir, self.record)
+            job = _spawn.prepare_job(self.spec)
+            self.command = job.shown_command
+        except BaseException:
+            _store.remove_job_files(self.spec.async_dir, self.spec.jid)
+            raise
+        # Everything that can refuse the launch has run: the launcher need not wait for the rest.
+        self._release_launcher()
+        _proc.become_child_subreaper()
+        try:
+            self.job_pid = job.start()
+        except OSError as exc:
+            self._record_start_failure(exc)
+            return 0
+        finally:
+            job.close()
+        self.record.job_pid = self.job_pid
+        self.record.job_start_time = _proc.process_start_time(self.job_pid)
+        _store.write_record(self.spec.async_dir, self.record)
+        ending = self._wait_for_end()
+        self._record_end(ending)
+        return 0
+
+    def _release_launcher(self) -> None:
+        if self.report_fd is not None:
+            _handshake.report_ready(self.report_fd, self.record.public())
+            self.report_fd = None
+
+    def _record_start_failure(self, problem: OSError) -> None:
+        """The program passed the checks but did not start (a bad binary, no memory): record it as a crash."""
+        # Imported here, at the job's end: the launch never loads it.
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
+
+        self.record.crash(_spawn.start_problem(self.spec, problem))
+        _outcome.save_end(self.spec.async_dir, self.record, None)
+
+    def _note_reaped(self, reaped: t.Dict[int, int]) -> None:
+        if self.job_pid is not None and self.job_pid in reaped:
+            self.job_status = reaped[self.job_pid]
+
+    def _sleep_for_signal(self, seconds: float) -> t.Optional[int]:
+        if seconds <= 0:
+            return None
+        # Capped: a limit of years is more than the C timeout can hold; the callers loop.
+        info = signal.sigtimedwait(self.waited_signals, min(seconds, _LONGEST_SLEEP))
+        return None if info is None else info.si_signo
+
+    def _wait_for_end(self) -> str:
+        """Sleep until the job exits ('exited'), the deadline passes ('timeout') or a kill request ('killed')."""
+        while True:
+            self._note_reaped(_proc.reap_children())
+            if self.job_status is not None:
+                return "exited"
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            signo = self._sleep_for_signal(remaining)
+            if signo in KILL_REQUEST_SIGNALS:
+                return "killed"
+
+    def _terminate(self, first_signal: int, grace: int) -> str:
+        # The supervisor is the subreaper of the job's tree: its descendants are the tree, escapees included.
+        return _proc.terminate_tree(
+            os.getpid(),
+            process_group=self.job_pid,
+            grace=grace,
+            first_signal=first_signal,
+            wait_for_change=self._sleep_for_signal,
+            on_reaped=self._note_reaped,
+        )
+
+    def _kill_settings(self, ending: str) -> t.Tuple[int, int]:
+        """The first signal and grace: the job's own, or those of a mode=kill request."""
+        if ending == "killed":
+            request = _store.read_kill_request(self.spec.async_dir, self.spec.jid)
+            if request is not None:
+                signum = getattr(signal, "SIG" + request[0], None)
+                if isinstance(signum, int):
+                    return signum, request[1]
+        return signal.SIGTERM, self.spec.grace
+
+    def _record_end(self, ending: str) -> None:
+        # Imported here, at the job's end: the launch never loads it.
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
+
+        output = None
+        if ending == "exited":
+            status = self.job_status if self.job_status is not None else 0
+            output = _outcome.interpret_exit(self.record, self.spec.async_dir, self.command, status)
+        else:
+            first_signal, grace = self._kill_settings(ending)
+            last_signal = self._terminate(first_signal, grace)
+            if ending == "timeout":
+                self.record.time_out(_proc.signal_name(first_signal), last_signal, grace)
+            else:
+                self.record.kill(_proc.signal_name(first_signal), last_signal, grace)
+        _outcome.save_end(self.spec.async_dir, self.record, output)
