@@ -15,7 +15,7 @@ import pytest
 
 @pytest.mark.parametrize(
     "plugin",
-    ["longrun.jobs.run", "longrun.jobs.async_status", "longrun.jobs.run_parallel", "longrun.jobs.job_wrapper"],
+    ["longrun.jobs.run", "longrun.jobs.async_status", "longrun.jobs.run_parallel"],
 )
 def test_ansible_doc_renders(plugin: str, collections_path: str) -> None:
     ansible_doc = Path(sys.executable).parent / "ansible-doc"
@@ -57,6 +57,39 @@ def test_docs_only_module_options_match_the_action_spec(collections_path: str) -
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MODULES_DIR = REPO_ROOT / "plugins" / "modules"
+DOC_VARIABLES = {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+
+
+def _is_docs_only_statement(node: ast.stmt) -> bool:
+    """A docstring, ``from __future__ import ...``, or DOCUMENTATION/EXAMPLES/RETURN set to a string."""
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "__future__"
+    if isinstance(node, ast.Assign):
+        [target] = node.targets
+        return (
+            isinstance(target, ast.Name)
+            and target.id in DOC_VARIABLES
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        )
+    return False
+
+
+@pytest.mark.parametrize("path", sorted(MODULES_DIR.glob("*.py")), ids=lambda path: path.name)
+def test_every_module_is_docs_only(path: Path) -> None:
+    """The action plugins are the only way to run our plugins: a module holds nothing that could run on its own."""
+    body = ast.parse(path.read_text()).body
+    assert [node for node in body if not _is_docs_only_statement(node)] == [], f"{path.name} holds more than its docs"
+    assigned = {target.id for node in body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    assert assigned == DOC_VARIABLES, path.name
+
+
+def test_every_module_has_an_action_plugin() -> None:
+    actions = {path.name for path in (REPO_ROOT / "plugins" / "action").glob("*.py")}
+    assert {path.name for path in MODULES_DIR.glob("*.py")} <= actions
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # Every test in these files is a guarantee of docs/reliability.md and must be named there.
 FAULT_TEST_FILES = (
