@@ -118,7 +118,7 @@ class TargetAgent:
         become_user = getattr(action._play_context, "become_user", None) if action._play_context.become else None
         as_user = f" as {become_user}" if become_user else ""
         display.v(
-            f"longrun: keep_remote_files is on: the agent and the request stay in {tmpdir}; "
+            f"longrun: keep_remote_files is on: the agent and the request stay in {tmpdir.rstrip('/')}; "
             f"to run the request again{as_user}: {command}",
             host=self._host(),
         )
