@@ -129,3 +129,24 @@ def test_reliability_doc_names_only_real_tests_and_every_fault_test() -> None:
         relative = f"tests/integration/{file_name}"
         for test_name in defined_tests(REPO_ROOT / relative):
             assert (relative, test_name) in named, f"docs/reliability.md does not name {relative}::{test_name}"
+
+
+HOW_IT_WORKS_DOC = REPO_ROOT / "docs" / "how-it-works.md"
+PYTHON_FILE_RE = re.compile(r"[\w./-]+\.py\b")
+# The issue's promise: a newcomer follows a run with poll > 0 from the action to the record and back in 8 files.
+MAX_FILES_TO_FOLLOW_ONE_RUN = 8
+
+
+def doc_section(text: str, title: str) -> str:
+    """The text of the section ``## title``, up to the next section of that level."""
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end == -1 else text[start:end]
+
+
+def test_following_one_run_takes_at_most_eight_files_and_each_exists() -> None:
+    named = set(PYTHON_FILE_RE.findall(doc_section(HOW_IT_WORKS_DOC.read_text(), "Follow one run")))
+
+    assert 1 <= len(named) <= MAX_FILES_TO_FOLLOW_ONE_RUN, sorted(named)
+    for name in sorted(named):
+        assert (REPO_ROOT / name).is_file(), f"docs/how-it-works.md, Follow one run, names {name}, which does not exist"
