@@ -56,4 +56,3 @@ def run_parallel_argument_spec() -> dict:
         "grace": {"type": "int", "default": DEFAULT_GRACE},
         "detach": {"type": "bool", "default": False},
     }
-

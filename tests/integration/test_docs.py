@@ -90,6 +90,8 @@ def test_every_module_is_docs_only(path: Path) -> None:
 def test_every_module_has_an_action_plugin() -> None:
     actions = {path.name for path in (REPO_ROOT / "plugins" / "action").glob("*.py")}
     assert {path.name for path in MODULES_DIR.glob("*.py")} <= actions
+
+
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # Every test in these files is a guarantee of docs/reliability.md and must be named there.
 FAULT_TEST_FILES = (
