@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,19 @@ KEPT_RE = re.compile(
     r"to run the request again: (?P<command>.+)$",
     re.MULTILINE,
 )
+KEPT_BECOME_RE = re.compile(
+    r"^<[^>]+> longrun: keep_remote_files is on: the agent and the request stay in (?P<dir>\S+); "
+    r"to run the request again as (?P<user>\S+): (?P<command>.+)$",
+    re.MULTILINE,
+)
+
+
+def shared_python() -> str:
+    """A Python every user can run (pyenv's live under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("no system-wide python3 for the become user")
 
 
 # Written at run time: ansible-lint's syntax check would refuse it in the playbooks dir, rightly.
@@ -84,3 +99,37 @@ def test_without_the_keep_switch_no_request_leaves_files(run_playbook: RunPlaybo
     run.assert_ok()
     assert KEPT_RE.findall(run.stdout) == []
     assert list(remote_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["local"], indirect=True)
+def test_the_keep_switch_hands_the_files_to_an_unprivileged_become_user(
+    run_playbook: RunPlaybook, tmp_path: Path, become_user: str
+) -> None:
+    remote_tmp = tmp_path / "remote_tmp"
+    remote_tmp.mkdir(mode=0o700)
+    python = shared_python()
+    kept: list[tuple[str, str]] = []
+    try:
+        run = run_playbook(
+            "modules_keep_become.yml",
+            extra_vars={"job_user": become_user, "job_user_python": python},
+            env={**_keep_env(remote_tmp, keep=True), "ANSIBLE_ASYNC_DIR": "~/.ansible_async", "ANSIBLE_PIPELINING": "0"},
+        )
+        kept = KEPT_BECOME_RE.findall(run.stdout)
+        run.assert_ok()
+        # The launch and at least one wait, each from files the become user could read.
+        assert len(kept) >= 2, run.report()
+        for directory, user, _command in kept:
+            assert user == become_user
+            assert sorted(path.name for path in Path(directory).iterdir()) == ["longrun_agent.py", "longrun_request.json"]
+        _directory, _user, status_command = kept[-1]
+        done = subprocess.run(
+            ["su", "-s", "/bin/sh", become_user, "-c", status_command],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "_longrun_protocol" in json.loads(done.stdout)
+    finally:
+        # Kept on purpose by the switch, outside the test's dirs: a system tmp dir for the become user.
+        for directory, _user, _command in kept:
+            shutil.rmtree(directory, ignore_errors=True)
