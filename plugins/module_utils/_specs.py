@@ -56,17 +56,3 @@ def run_parallel_argument_spec() -> dict:
         "grace": {"type": "int", "default": DEFAULT_GRACE},
         "detach": {"type": "bool", "default": False},
     }
-
-
-def job_wrapper_argument_spec() -> dict:
-    """The wrapper is internal: only longrun.jobs.run calls it."""
-    return {
-        "jid": {"type": "str", "required": True},
-        "async_dir": {"type": "str", "required": True},
-        "timeout": {"type": "int", "required": True},
-        "grace": {"type": "int", "default": DEFAULT_GRACE},
-        "interpreter": {"type": "str", "required": True},
-        "payload": {"type": "str", "required": True, "no_log": False},  # base64 of the module to run
-        "style": {"type": "str", "default": "new", "choices": ["new", "old", "non_native_want_json", "binary"]},
-        "args_data": {"type": "str"},
-    }

@@ -22,7 +22,8 @@ description:
   - O(wait) waits on the target until the job ends and returns the moment it does, instead of a
     C(until)/C(retries)/C(delay) loop.
   - The async directory comes from C(ansible_async_dir) or E(ANSIBLE_ASYNC_DIR) (default C(~/.ansible_async)),
-    and C(~) is expanded on the target as the user the module runs as.
+    and C(~) is expanded on the target as the user the task runs as (the C(become) user with C(become)).
+  - This is a docs-only module; the work is done by the action plugin of the same name.
 author:
   - longrun.jobs maintainers (@longrun)
 options:
@@ -448,33 +449,3 @@ msg:
   returned: on failure, and with O(jobs), O(mode=list) or O(mode=cleanup) with filters
   type: str
 """
-
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.longrun.jobs.plugins.module_utils import _specs
-from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import RequestError, handle_request
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=_specs.async_status_argument_spec(),
-        supports_check_mode=True,
-        **_specs.async_status_constraints(),
-    )
-    # Run on its own (the action plugin normally serves requests), it finds the async dir as stock does.
-    params = dict(
-        module.params,
-        _async_dir=os.environ.get("ANSIBLE_ASYNC_DIR") or "~/.ansible_async",
-        _check_mode=module.check_mode,
-    )
-    try:
-        result = handle_request(params)
-    except RequestError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ short_description: Run any module as a supervised background job with a hard dea
 version_added: 0.1.0
 description:
   - Wraps exactly one module and runs it under the task's own C(async:) and C(poll:) keywords, as a job
-    supervised on the target by M(longrun.jobs.job_wrapper).
+    supervised on the target by a process of its own, which the action starts in one remote command.
   - C(async) is a hard limit, enforced to the second. When it passes, the job and every descendant (also those that
     called C(setsid) or daemonized) get C(SIGTERM), then after O(grace) seconds C(SIGKILL).
   - With C(poll=0) the task returns at once (fire-and-forget). Check on the job later with M(longrun.jobs.async_status)

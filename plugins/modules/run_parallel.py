@@ -12,8 +12,8 @@ module: run_parallel
 short_description: Run many modules as supervised background jobs, at most a given number at once
 version_added: 0.1.0
 description:
-  - Runs a list of jobs on each host in a rolling window. It launches up to O(limit) jobs, waits on the target for any
-    of them to end, launches the next, and so on, until every job has ended.
+  - Runs a list of jobs on each host, at most O(limit) at once, in scheduling rounds. Each round launches jobs up to
+    O(limit), waits on the target for any of them to end, and the next round launches the next, until every job has ended.
   - Each job is a module run as by M(longrun.jobs.run), under the same supervisor, with a hard limit (O(timeout),
     or the job's own C(async)), then C(SIGTERM), the grace period and C(SIGKILL) for the whole process tree.
   - Waiting costs one remote command per wait window for all running jobs of the host. The task returns within about

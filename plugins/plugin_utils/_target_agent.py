@@ -25,7 +25,7 @@ from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import holds_undecodable_text
-from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
+from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program, agent_source
 
 display = Display()
 
@@ -35,6 +35,9 @@ display = Display()
 MAX_COMMAND_BYTES = 128 * 1024 - 1
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
 REQUEST_FILE = "longrun_request"
+# What a request leaves on the target when keep_remote_files is on: the agent as plain source, and the request.
+KEPT_AGENT_FILE = "longrun_agent.py"
+KEPT_REQUEST_FILE = "longrun_request.json"
 # Seconds a handover dir may wait for the agent before its watcher removes it anyway.
 HANDOVER_DEADLINE = 600
 
@@ -59,6 +62,11 @@ def target_python(action: t.Any, task_vars: dict) -> t.Tuple[str, t.Optional[dic
     return found, {"discovered_interpreter_python": found}
 
 
+def keep_remote_files(task_vars: dict) -> bool:
+    """Whether core's keep_remote_files (ANSIBLE_KEEP_REMOTE_FILES) is on: the debug switch that keeps what ran."""
+    return bool(C.config.get_config_value("DEFAULT_KEEP_REMOTE_FILES", variables=task_vars))
+
+
 def async_dir_option(action: t.Any) -> str:
     """The async dir as configured (ansible_async_dir / ANSIBLE_ASYNC_DIR); ~ is expanded on the target."""
     return action.get_shell_option("async_dir", default=DEFAULT_ASYNC_DIR) or DEFAULT_ASYNC_DIR
@@ -78,12 +86,49 @@ class TargetAgent:
     def request(self, operation: str, params: dict) -> dict:
         """Serve one request on the target and return its reply; raises AnsibleActionFail when it could not run."""
         request = json.dumps({"op": operation, "params": params})
+        if keep_remote_files(self.task_vars):
+            return self._run_kept(request)
         if self._stdin_allowed():
             return self._run_pipelined(request)
         command = self._argv_command(request)
         if command is not None:
             return self._execute(command)
         return self._run_from_file(request)
+
+    def _run_kept(self, request: str) -> dict:
+        """Run the request from files that stay on the target, to read them and run them again by hand.
+
+        Each request gets a tmp dir of core's making (core keeps those when keep_remote_files is on), with
+        core's permission fixes, so that a become user, also an unprivileged one, can read both files.
+        """
+        action = self.action
+        shell = action._connection._shell
+        tmpdir_before = shell.tmpdir
+        try:
+            tmpdir = action._make_tmp_path()
+        finally:
+            # The action's own tmp dir, or its absence, is the action's business: keep it as it was.
+            shell.tmpdir = tmpdir_before
+        program = shell.join_path(tmpdir, KEPT_AGENT_FILE)
+        request_path = shell.join_path(tmpdir, KEPT_REQUEST_FILE)
+        action._transfer_data(program, agent_source())
+        action._transfer_data(request_path, request)
+        action._fixup_perms2([tmpdir, program, request_path], execute=False)
+        command = f"{self._kept_command(program)} < {shlex.quote(request_path)}"
+        become_user = getattr(action._play_context, "become_user", None) if action._play_context.become else None
+        as_user = f" as {become_user}" if become_user else ""
+        display.v(
+            f"longrun: keep_remote_files is on: the agent and the request stay in {tmpdir.rstrip('/')}; "
+            f"to run the request again{as_user}: {command}",
+            host=self._host(),
+        )
+        return self._execute(command)
+
+    def _kept_command(self, program: str) -> str:
+        """The command that runs the kept agent file, with the flags of _command."""
+        environment = self.action._compute_environment_string()
+        words = [shlex.quote(word) for word in shlex.split(self.interpreter)] + ["-I", "-S", shlex.quote(program)]
+        return " ".join(([environment] if environment else []) + words)
 
     def _stdin_allowed(self) -> bool:
         """Whether the request may go over stdin, in the one remote command.

@@ -15,7 +15,7 @@ import pytest
 
 @pytest.mark.parametrize(
     "plugin",
-    ["longrun.jobs.run", "longrun.jobs.async_status", "longrun.jobs.run_parallel", "longrun.jobs.job_wrapper"],
+    ["longrun.jobs.run", "longrun.jobs.async_status", "longrun.jobs.run_parallel"],
 )
 def test_ansible_doc_renders(plugin: str, collections_path: str) -> None:
     ansible_doc = Path(sys.executable).parent / "ansible-doc"
@@ -57,6 +57,41 @@ def test_docs_only_module_options_match_the_action_spec(collections_path: str) -
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MODULES_DIR = REPO_ROOT / "plugins" / "modules"
+DOC_VARIABLES = {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+
+
+def _is_docs_only_statement(node: ast.stmt) -> bool:
+    """A docstring, ``from __future__ import ...``, or DOCUMENTATION/EXAMPLES/RETURN set to a string."""
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "__future__"
+    if isinstance(node, ast.Assign):
+        [target] = node.targets
+        return (
+            isinstance(target, ast.Name)
+            and target.id in DOC_VARIABLES
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        )
+    return False
+
+
+@pytest.mark.parametrize("path", sorted(MODULES_DIR.glob("*.py")), ids=lambda path: path.name)
+def test_every_module_is_docs_only(path: Path) -> None:
+    """The action plugins are the only way to run our plugins: a module holds nothing that could run on its own."""
+    body = ast.parse(path.read_text()).body
+    assert [node for node in body if not _is_docs_only_statement(node)] == [], f"{path.name} holds more than its docs"
+    assigned = {target.id for node in body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    assert assigned == DOC_VARIABLES, path.name
+
+
+def test_every_module_has_an_action_plugin() -> None:
+    actions = {path.name for path in (REPO_ROOT / "plugins" / "action").glob("*.py")}
+    assert {path.name for path in MODULES_DIR.glob("*.py")} <= actions
+
+
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # Every test in these files is a guarantee of docs/reliability.md and must be named there.
 FAULT_TEST_FILES = (
@@ -96,3 +131,24 @@ def test_reliability_doc_names_only_real_tests_and_every_fault_test() -> None:
         relative = f"tests/integration/{file_name}"
         for test_name in defined_tests(REPO_ROOT / relative):
             assert (relative, test_name) in named, f"docs/reliability.md does not name {relative}::{test_name}"
+
+
+HOW_IT_WORKS_DOC = REPO_ROOT / "docs" / "how-it-works.md"
+PYTHON_FILE_RE = re.compile(r"[\w./-]+\.py\b")
+# The issue's promise: a newcomer follows a run with poll > 0 from the action to the record and back in 8 files.
+MAX_FILES_TO_FOLLOW_ONE_RUN = 8
+
+
+def doc_section(text: str, title: str) -> str:
+    """The text of the section ``## title``, up to the next section of that level."""
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end == -1 else text[start:end]
+
+
+def test_following_one_run_takes_at_most_eight_files_and_each_exists() -> None:
+    named = set(PYTHON_FILE_RE.findall(doc_section(HOW_IT_WORKS_DOC.read_text(), "Follow one run")))
+
+    assert 1 <= len(named) <= MAX_FILES_TO_FOLLOW_ONE_RUN, sorted(named)
+    for name in sorted(named):
+        assert (REPO_ROOT / name).is_file(), f"docs/how-it-works.md, Follow one run, names {name}, which does not exist"
