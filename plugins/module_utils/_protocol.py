@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_jid
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE, MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE
 
 # Type checkers only: this module is imported on every launch.
 TYPE_CHECKING = False
@@ -94,6 +94,12 @@ def _int(value: t.Any, where: str) -> int:
     return value
 
 
+def _count(value: t.Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(where, "0 or a positive integer", value)
+    return value
+
+
 def _number(value: t.Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _refuse(where, "a number", value)
@@ -156,15 +162,6 @@ def _choice(*choices: str) -> t.Any:
     def check(value: t.Any, where: str) -> str:
         if value not in choices:
             raise ProtocolError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    return check
-
-
-def _seconds(low: int) -> t.Any:
-    def check(value: t.Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SECONDS:
-            raise ProtocolError(f"{where} must be {low} to {MAX_SECONDS} seconds (100 years), got {value!r}")
         return value
 
     return check
@@ -308,8 +305,9 @@ class LaunchRequest(_Request):
     _FIELDS = (
         ("jid", _jid),
         ("async_dir", _str),
-        ("timeout", _seconds(1)),
-        ("grace", _seconds(0)),
+        # Their ranges are checked by the launch, which refuses only this job.
+        ("timeout", _int),
+        ("grace", _int),
         ("interpreter", _str),
         # base64 of the module to run.
         ("payload", _str),
@@ -369,7 +367,7 @@ class StatusRequest(_Request):
         ("wait", _number),
         ("return_when", _choice(*RETURN_WHEN)),
         ("signal", _str),
-        ("grace", _seconds(0)),
+        ("grace", _count),
         ("states", _optional(_list_of(_str))),
         ("older_than", _optional(_number)),
         ("force", _bool),
@@ -380,7 +378,7 @@ class StatusRequest(_Request):
         ("keep_undecodable", _bool),
         ("async_dir", _str),
         # Items of the user's jobs without a job id (skipped loop items, failed launches).
-        ("ignored", _int),
+        ("ignored", _count),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
