@@ -553,7 +553,7 @@ def request_from_wire(message: t.Any) -> t.Any:
     operation, _params = _open_message(message)
     kind = REQUEST_TYPES.get(operation)
     if kind is None:
-        raise ProtocolError(f"unknown request {operation!r}: use one of {', '.join(REQUEST_TYPES)}")
+        raise ProtocolError(f"unknown request {operation!r}")
     return kind.from_wire(message)
 
 

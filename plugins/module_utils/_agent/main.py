@@ -92,12 +92,15 @@ def _serve_jobs(
     # pylint: disable-next=import-outside-toplevel,redefined-outer-name
     from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 
-    if isinstance(request, _protocol.StatusRequest):
-        return _status_request.handle_request(request, after_reply=after_reply)
-    # pylint: disable-next=import-outside-toplevel
-    from ansible_collections.longrun.jobs.plugins.module_utils._agent import rounds as _rounds
+    try:
+        if isinstance(request, _protocol.StatusRequest):
+            return _status_request.handle_request(request, after_reply=after_reply)
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils._agent import rounds as _rounds
 
-    return _rounds.run_round(request, launch=launch_request, after_reply=after_reply)
+        return _rounds.run_round(request, launch=launch_request, after_reply=after_reply)
+    except _status_request.RequestError as exc:
+        raise AgentError(str(exc)) from exc
 
 
 def main() -> None:

@@ -126,6 +126,9 @@ def test_a_launch_the_target_refuses_is_failed(action, prepare, task_vars, async
     assert launched.ansible_job_id is None
 
 
+ANY_LAUNCH = LaunchRequest(jid="j1", async_dir="/async", timeout=1, grace=0, interpreter="python3", payload="")
+
+
 class AnsweringAgent:
     """Stands in for the target when it answers without a job id, which the real agent never does."""
 
@@ -147,6 +150,6 @@ class AnsweringAgent:
     ],
 )
 def test_a_reply_without_a_job_id_is_a_failure(reply, msg):
-    launched = launch(AnsweringAgent(reply), LaunchPlan(request=t.cast(LaunchRequest, None), interpreter=None))
+    launched = launch(AnsweringAgent(reply), LaunchPlan(request=ANY_LAUNCH, interpreter=None))
     assert launched.failed is True
     assert launched.msg == msg
