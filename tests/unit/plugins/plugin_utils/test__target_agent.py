@@ -257,6 +257,22 @@ def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
     assert sorted(imported.intersection(HEAVY_IMPORTS)) == []
 
 
+def test_a_status_request_imports_neither_the_supervisor_nor_the_round_code(tmp_path):
+    request = _status_request(str(tmp_path), jid="j1.2")
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", _target_agent._BOOT_STDIN],
+        input=agent_program() + "\n" + json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert _reply(completed.stdout)["jobs"][0]["job"]["state"] == "not_found"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
+    assert "ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request" in imported
+    assert [name for name in imported if "supervis" in name or name.endswith("._agent.rounds")] == []
+
+
 def test_kill_list_and_cleanup_through_the_agent(run_agent, tmp_path, janitor):
     async_dir = str(tmp_path / "async")
     launched = _run_pipelined(_launch_request(async_dir, "import time; time.sleep(60)").to_wire())
