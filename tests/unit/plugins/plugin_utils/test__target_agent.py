@@ -36,6 +36,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, _parse_reply
 
+
 def _wire(request: t.Any, **params: t.Any) -> dict:
     """The request as it goes on the wire, with some params changed (bypassing the controller's checks)."""
     message = request.to_wire()
