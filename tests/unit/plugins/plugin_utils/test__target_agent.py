@@ -632,3 +632,16 @@ def test_replies_with_invalid_utf8_are_refused_as_core_refuses_module_results(re
         _target_agent._refuse_invalid_utf8(reply)
     monkeypatch.setenv("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE", "false")
     _target_agent._refuse_invalid_utf8(reply)
+
+
+def test_a_reply_that_does_not_follow_the_protocol_is_refused_clearly(agent, monkeypatch, async_dir):
+    reply = {"changed": False, "jobs": [{"ansible_job_id": "../x"}], VERSION_KEY: PROTOCOL_VERSION}
+    monkeypatch.setattr(agent, "_send", lambda request: reply)
+
+    with pytest.raises(AnsibleActionFail) as raised:
+        agent.request(_list_request(async_dir))
+
+    assert str(raised.value).startswith(
+        "the longrun agent on the target sent a reply this controller cannot read: the StatusReply's jobs[0]'s "
+        "ansible_job_id: jid '../x' is not a job id"
+    )
