@@ -48,7 +48,6 @@ def parse_request(params: t.Mapping[str, t.Any]) -> StatusRequest:
             jids = [validate_jid(jid)]
         elif jobs is not None:
             jids, ignored = _selection.flatten_jobs(jobs)
-            ignored += int(params.get("_skipped") or 0)
         if params.get("older_than") is not None:
             older_than = _selection.parse_duration(params["older_than"])
     except (InvalidJid, _selection.SelectionError) as exc:

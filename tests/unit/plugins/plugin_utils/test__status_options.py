@@ -102,10 +102,11 @@ def test_parse_request_of_the_stock_form():
 
 def test_parse_request_of_registered_results():
     loop = {"results": [{"ansible_job_id": "j1"}, {"skipped": True}, {"ansible_job_id": "j2"}]}
-    parsed = _status_options.parse_request(request(jobs=[loop, "j3", "j1"], _skipped=2, return_when="any"))
+    parsed = _status_options.parse_request(request(jobs=[loop, "j3", "j1", {"failed": True}], return_when="any"))
     assert parsed.jids == ["j1", "j2", "j3"]
     assert parsed.single is False
-    assert parsed.ignored == 3
+    # The skipped loop item and the launch that failed carry no job id.
+    assert parsed.ignored == 2
     assert parsed.return_when == "any"
 
 
