@@ -13,16 +13,18 @@ import typing as t
 from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import batch_result, flat_entry, summarize
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import (
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import (
+    batch_result,
+    flat_entry,
+    listed_entry,
+    summarize,
+)
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import (
     async_status_argument_spec,
     async_status_constraints,
 )
-from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import (
-    RequestError,
-    StatusRequest,
-    parse_request,
-)
+from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import RequestError, parse_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
@@ -46,7 +48,7 @@ class ActionModule(ActionBase):
                 argument_spec=async_status_argument_spec(), **async_status_constraints()
             )
             try:
-                request = parse_request(args)
+                request = parse_request(args).replace(check_mode=self._task.check_mode)
             except RequestError as exc:
                 raise AnsibleActionFail(str(exc)) from None
             if request.jids == [] and request.mode != "list":
@@ -88,7 +90,7 @@ class ActionModule(ActionBase):
             return self._kill(waiter, request)
         if request.mode == "cleanup":
             if request.single and request.older_than is None and request.states is None and not request.force:
-                return self._cleanup_one(waiter, t.cast(t.List[str], request.jids)[0])
+                return self._cleanup_one(waiter, request)
             return self._cleanup(waiter, request)
         seconds = self._deadline.cap(request.wait)
         if request.single:
@@ -100,11 +102,8 @@ class ActionModule(ActionBase):
                     f"job {jid} is", f"wait for it again with longrun.jobs.async_status jid={jid}"
                 ))
             return result
-        reply = waiter.wait_for_jobs(
-            {"jobs": request.jids, "_skipped": request.skipped, "return_when": request.return_when},
-            seconds=seconds,
-        )
-        result = dict(batch_result([flat_entry(entry) for entry in reply["jobs"]], skipped=request.skipped),
+        reply = waiter.wait_for_jobs(request, seconds=seconds)
+        result = dict(batch_result([flat_entry(entry) for entry in reply.jobs], skipped=request.ignored),
                       changed=False)
         running = [entry["ansible_job_id"] for entry in result["jobs"] if not entry["finished"]]
         done = not running or (request.return_when == "any" and len(running) < len(result["jobs"]))
@@ -119,7 +118,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _nothing_to_do(request: StatusRequest) -> dict:
-        result = batch_result([], skipped=request.skipped)
+        result = batch_result([], skipped=request.ignored)
         if request.mode == "cleanup":
             result.update(removed=[], spared=[], killed=[], not_found=[])
         if request.mode == "kill":
@@ -130,30 +129,23 @@ class ActionModule(ActionBase):
         jids = t.cast(t.List[str], request.jids)
         total_wait = request.wait
         started = time.monotonic()
-        reply = waiter.call({
-            "mode": "kill",
-            "jobs": jids,
-            "signal": request.signal,
-            "grace": request.grace,
-            "wait": min(total_wait, MAX_WINDOW),
-            "_check_mode": self._task.check_mode,
-        })
-        entries = reply["jobs"]
-        still_running = [e["ansible_job_id"] for e in entries if not e.get("finished")]
-        killed = reply.get("killed") or []
+        reply = waiter.call(request.replace(wait=min(total_wait, MAX_WINDOW)))
+        entries = reply.jobs
+        still_running = [entry.ansible_job_id for entry in entries if not entry.finished]
+        killed = reply.killed
         if not self._task.check_mode and set(still_running) & set(killed):
             # A grace period longer than one window: keep waiting, one window at a time.
             later = waiter.wait_for_jobs(
-                {"jobs": still_running}, seconds=max(0.0, total_wait - (time.monotonic() - started))
+                StatusRequest(jids=still_running), seconds=max(0.0, total_wait - (time.monotonic() - started))
             )
-            by_jid = {entry["ansible_job_id"]: entry for entry in later["jobs"]}
-            entries = [by_jid.get(entry["ansible_job_id"], entry) for entry in entries]
+            by_jid = {entry.ansible_job_id: entry for entry in later.jobs}
+            entries = [by_jid.get(entry.ansible_job_id, entry) for entry in entries]
             # A job that ended on its own while the kill was under way was not killed.
-            final_states = {entry["ansible_job_id"]: (entry.get("job") or {}).get("state") for entry in entries}
+            final_states = {entry.ansible_job_id: entry.state for entry in entries}
             killed = [jid for jid in killed if final_states.get(jid) in ("killed", "running")]
         flat = [flat_entry(entry) for entry in entries]
         problems = []
-        refused = reply.get("refused") or {}
+        refused = reply.refused
         for entry in flat:
             jid = entry["ansible_job_id"]
             if jid in refused:
@@ -166,7 +158,7 @@ class ActionModule(ActionBase):
                     "state": entry["state"],
                     "msg": f"job {jid} was signalled but had not ended after {total_wait} s",
                 })
-        result = batch_result(flat, skipped=request.skipped)
+        result = batch_result(flat, skipped=request.ignored)
         verb = "would kill" if self._task.check_mode else "killed"
         result.update(
             changed=bool(killed),
@@ -179,46 +171,32 @@ class ActionModule(ActionBase):
             result["msg"] += "; " + "; ".join(problem["msg"] for problem in problems[:3])
         if request.single:
             entry = entries[0]
-            result.update(ansible_job_id=entry["ansible_job_id"], job=entry.get("job") or {})
+            result.update(ansible_job_id=entry.ansible_job_id, job=entry.job)
         return result
 
     @staticmethod
     def _list(waiter: RemoteWaiter, request: StatusRequest) -> dict:
-        params: dict = {"mode": "list", "states": request.states, "older_than": request.older_than}
-        if request.jids is not None:
-            params["jobs"] = request.jids
-        reply = waiter.call(params)
-        jobs = reply["jobs"]
+        reply = waiter.call(request)
+        jobs = [listed_entry(entry) for entry in reply.jobs]
         summary = summarize(jobs)
         counts = ", ".join(f"{count} {state}" for state, count in summary.items() if count and state != "total")
         return {
             "changed": False,
             "jobs": jobs,
             "summary": summary,
-            "async_dir": reply.get("async_dir"),
+            "async_dir": reply.async_dir,
             "msg": f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}" + (f": {counts}" if counts else ""),
         }
 
     def _cleanup(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
-        params: dict = {
-            "mode": "cleanup",
-            "states": request.states,
-            "older_than": request.older_than,
-            "force": request.force,
-            "signal": request.signal,
-            "grace": request.grace,
-            "_check_mode": self._task.check_mode,
-        }
-        if request.jids is not None:
-            params["jobs"] = request.jids
-        reply = waiter.call(params)
-        removed, spared = reply.get("removed") or [], reply.get("spared") or []
+        reply = waiter.call(request)
+        removed, spared = reply.removed, reply.spared
         verb = "would remove" if self._task.check_mode else "removed"
         msg = f"{verb} {len(removed)} job record{'s' if len(removed) != 1 else ''}"
-        if reply.get("killed"):
-            msg += f" ({len(reply['killed'])} killed first)"
+        if reply.killed:
+            msg += f" ({len(reply.killed)} killed first)"
         msg += f"; spared {len(spared)} running job{'s' if len(spared) != 1 else ''}"
-        not_found = reply.get("not_found") or []
+        not_found = reply.not_found
         if not_found:
             # As with jid: a job named in jobs that has no record is a failure, not a silent success.
             listed = ", ".join(not_found[:5]) + (f" and {len(not_found) - 5} more" if len(not_found) > 5 else "")
@@ -231,30 +209,31 @@ class ActionModule(ActionBase):
             "changed": bool(removed),
             "removed": removed,
             "spared": spared,
-            "killed": reply.get("killed") or [],
+            "killed": reply.killed,
             "not_found": not_found,
-            "ignored": request.skipped,
-            "async_dir": reply.get("async_dir"),
+            "ignored": request.ignored,
+            "async_dir": reply.async_dir,
             "msg": msg,
         }
 
-    def _cleanup_one(self, waiter: RemoteWaiter, jid: str) -> dict:
-        reply = waiter.call({"jid": jid, "mode": "cleanup", "_check_mode": self._task.check_mode})
-        entry = reply["jobs"][0]
-        job = entry.get("job") or {}
+    def _cleanup_one(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
+        jid = t.cast(t.List[str], request.jids)[0]
+        reply = waiter.call(request)
+        entry = reply.jobs[0]
+        job = entry.job
         result = {
             "ansible_job_id": jid,
             "started": True,
-            "finished": bool(entry.get("finished")),
-            "changed": bool(reply.get("changed")),
+            "finished": entry.finished,
+            "changed": reply.changed,
             "job": job,
             **copy.deepcopy(STOCK_DEFAULTS),
         }
-        if jid in reply.get("removed", []) and self._task.check_mode:
+        if jid in reply.removed and self._task.check_mode:
             # Nothing was erased, so there is no erased path to report.
-            result["msg"] = f"check mode: the record of job {jid} would be removed: {entry.get('results_file')}"
-        elif jid in reply.get("removed", []):
-            result["erased"] = entry.get("results_file")
+            result["msg"] = f"check mode: the record of job {jid} would be removed: {entry.results_file}"
+        elif jid in reply.removed:
+            result["erased"] = entry.results_file
         else:
             result["failed"] = True
             result["msg"] = job.get("msg") or f"job {jid} could not be cleaned up"

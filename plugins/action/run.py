@@ -13,18 +13,18 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SECONDS, run_options_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
-from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import launch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import SETTLE_SECONDS
-
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, SETTLE_SECONDS
 
 
 class ActionModule(ActionBase):
@@ -103,25 +103,26 @@ class ActionModule(ActionBase):
                 "set a limit the job can reach"
             )
         async_dir = async_dir_option(self)
-        prepared = prepare_launch(
+        plan = plan_launch(
             self, request, timeout=self._task.async_val, grace=options["grace"], async_dir=async_dir,
             task_vars=task_vars,
         )
-        agent = TargetAgent(self, task_vars, interpreter=prepared.interpreter)
-        self._launching = {"requested_jid": prepared.params["jid"]}
-        launched = launch(agent, prepared)
-        if agent.discovered_facts:
-            launched["ansible_facts"] = agent.discovered_facts
-        if launched.get("failed"):
+        agent = TargetAgent(self, task_vars, interpreter=plan.interpreter)
+        self._launching = {"requested_jid": plan.request.jid}
+        launched = launch(agent, plan)
+        if launched.failed:
             self._launching = None
-            return launched
+            failed = failure_result(launched)
+            if agent.discovered_facts:
+                failed["ansible_facts"] = agent.discovered_facts
+            return failed
         self._launching = _launched_job(launched)
         if poll <= 0:
             return _launched_job(launched)
         return self._wait_for_end(RemoteWaiter(agent, task_vars, async_dir), launched, options, poll)
 
-    def _wait_for_end(self, waiter: RemoteWaiter, launched: dict, options: dict, poll: int) -> dict:
-        jid = launched["ansible_job_id"]
+    def _wait_for_end(self, waiter: RemoteWaiter, launched: LaunchReply, options: dict, poll: int) -> dict:
+        jid = t.cast(str, launched.ansible_job_id)
         limit = self._task.async_val + options["grace"] + SETTLE_SECONDS
         # Before the wait: a run interrupted from here on leaves the job running, and this names it.
         show_progress(
@@ -129,19 +130,19 @@ class ActionModule(ActionBase):
             f"if this run is interrupted, the job goes on: collect it with longrun.jobs.async_status jid={jid}"
         )
         try:
-            # The window that sees the end also removes the job's files: no extra round trip.
+            # The long-poll window that sees the end also removes the job's files: no extra round trip.
             entry = waiter.wait(jid, seconds=self._deadline.cap(limit), window=poll, remove_ended=True)
         except AnsibleActionFail as exc:
             # The job is not lost with the reply (the target keeps what it could not deliver): name it.
             # Whether it has finished is not known here.
             job = {key: value for key, value in _launched_job(launched).items() if key != "finished"}
             raise AnsibleActionFail(exc.message, result=dict(exc.result, **job)) from None
-        if entry.get("finished"):
+        if entry.finished:
             # Stock's poller returns what async_status gives: the same keys here.
             return task_result_for_job(entry, stock_defaults=True, action=self)
         if self._deadline.passed():
-            return dict(self._cut_by_task_timeout(_launched_job(launched)), job=entry.get("job", {}))
-        result = dict(_launched_job(launched), job=entry.get("job", {}))
+            return dict(self._cut_by_task_timeout(_launched_job(launched)), job=entry.job)
+        result = dict(_launched_job(launched), job=entry.job)
         result.update(
             failed=True,
             msg=(
@@ -168,13 +169,13 @@ class ActionModule(ActionBase):
         )
 
 
-def _launched_job(launched: dict) -> dict:
+def _launched_job(launched: LaunchReply) -> dict:
     """What a task result says about a launched job that it did not wait for to its end."""
     return {
         "changed": True,
         "started": True,
         "finished": False,
-        "ansible_job_id": launched["ansible_job_id"],
-        "results_file": launched.get("results_file"),
-        "job": launched.get("job", {}),
+        "ansible_job_id": launched.ansible_job_id,
+        "results_file": launched.results_file,
+        "job": dict(launched.job),
     }

@@ -2,7 +2,7 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Controller side of longrun.jobs.run_parallel: many jobs per host in a rolling window."""
+"""Controller side of longrun.jobs.run_parallel: many jobs per host, scheduled on the target in rounds."""
 
 from __future__ import annotations
 
@@ -17,11 +17,19 @@ from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
+    JobEntry,
+    LaunchReply,
+    RoundReply,
+    RoundRequest,
+    StatusRequest,
+)
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
-from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec, run_parallel_argument_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
-from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
@@ -42,7 +50,7 @@ NOT_STARTED = "not_started"
 # Keys of a job entry that belong to run_parallel, not to the wrapped module.
 _ENTRY_KEYS = ("name", "async")
 _NAME_LENGTH = 60
-# Payload bytes sent per window; further jobs follow in later windows.
+# Payload bytes sent per round; further jobs follow in later rounds.
 MAX_QUEUE_BYTES = 8 * 1024 * 1024
 
 
@@ -50,7 +58,7 @@ MAX_QUEUE_BYTES = 8 * 1024 * 1024
 class PlannedJob:
     index: int
     name: str
-    prepared: PreparedLaunch
+    plan: LaunchPlan
     timeout: int
     grace: int
     entry: t.Optional[dict] = None
@@ -109,7 +117,7 @@ class ActionModule(ActionBase):
         if args["limit"] and args["limit"] < count:
             raise AnsibleActionFail(
                 f"detach launches every job at once, so limit must be 0 or at least the number of jobs ({count}), "
-                f"got {args['limit']}: drop limit, or leave detach off to run them in a rolling window"
+                f"got {args['limit']}: drop limit, or leave detach off to run them limit at a time"
             )
         for name in ("wait", "fail_fast"):
             if args[name]:
@@ -152,12 +160,12 @@ class ActionModule(ActionBase):
         grace = validation.validated_parameters["grace"]
         if grace < 0:
             raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
-        prepared = prepare_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
-        return PlannedJob(index=index, name=name or _default_name(module_part), prepared=prepared,
+        plan = plan_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        return PlannedJob(index=index, name=name or _default_name(module_part), plan=plan,
                           timeout=timeout, grace=grace)
 
     def _run_all(self, jobs: t.List[PlannedJob], args: dict, async_dir: str, task_vars: dict) -> dict:
-        interpreter = next((job.prepared.interpreter for job in jobs if job.prepared.interpreter), None)
+        interpreter = next((job.plan.interpreter for job in jobs if job.plan.interpreter), None)
         agent = TargetAgent(self, task_vars, interpreter=interpreter)
         waiter = RemoteWaiter(agent, task_vars, async_dir)
         overall = float(args["wait"]) if args["wait"] else None
@@ -165,7 +173,7 @@ class ActionModule(ActionBase):
         pending = list(jobs)
         running: t.Dict[str, PlannedJob] = {}
         self._in_play = (jobs, running)
-        running_entries: t.Dict[str, dict] = {}
+        running_entries: t.Dict[str, JobEntry] = {}
         stop_reason: t.Optional[str] = None
         removed = False
         while pending or running:
@@ -178,7 +186,7 @@ class ActionModule(ActionBase):
                 return self._cut_by_task_timeout(jobs, running, running_entries, facts=agent.discovered_facts)
             remaining = self._deadline.cap(MAX_WINDOW if remaining is None else remaining)
             queue = _next_queue(pending)
-            params = _window_params(
+            round_request = _round_request(
                 async_dir, queue, pending,
                 running=list(running),
                 limit=args["limit"],
@@ -190,42 +198,42 @@ class ActionModule(ActionBase):
             give_up_at = time.monotonic() + LIMIT_MARGIN + max(
                 (job.timeout + job.grace for job in list(running.values()) + queue), default=0
             )
-            reply = self._window(waiter, params, queue, give_up_at=give_up_at)
-            removed = bool(reply.get("removed"))
+            reply = self._round(waiter, round_request, queue, give_up_at=give_up_at)
+            removed = reply.removed
             for job, launched in _take_launched(reply, queue, pending):
-                if launched.get("failed") or "ansible_job_id" not in launched:
+                if launched.failed or launched.ansible_job_id is None:
                     job.entry = _launch_failure(job, launched)
                     if args["fail_fast"] and stop_reason is None:
                         stop_reason = f"{job.name} could not be launched and fail_fast is set"
                 else:
-                    running[launched["ansible_job_id"]] = job
-            running_entries = {entry["ansible_job_id"]: entry for entry in reply.get("running", [])}
-            for entry in reply.get("ended", []):
-                job = running.pop(entry["ansible_job_id"])
+                    running[launched.ansible_job_id] = job
+            running_entries = {entry.ansible_job_id: entry for entry in reply.running}
+            for entry in reply.ended:
+                job = running.pop(entry.ansible_job_id)
                 job.entry = flat_entry(entry)
                 if job.entry["failed"] and args["fail_fast"] and stop_reason is None:
                     stop_reason = f"{job.name} ended {job.entry['state']} and fail_fast is set"
             if stop_reason is not None:
                 break
             if running or pending:
-                self._show_progress(task_vars, jobs, reply.get("running", []), time.monotonic() - started)
+                self._show_progress(task_vars, jobs, reply.running, time.monotonic() - started)
         if running:
             self._kill_running(waiter, running, args, stop_reason or "the jobs outlived their limits")
         launched_jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
         if launched_jids and not removed:
-            waiter.call({"mode": "cleanup", "jobs": launched_jids})
+            waiter.call(StatusRequest(mode="cleanup", jids=launched_jids))
         for job in pending:
             job.entry = _not_started(job, stop_reason or "it was never launched")
         return self._report(jobs, agent.discovered_facts, no_log=bool(self._play_context.no_log))
 
     def _cut_by_task_timeout(
-        self, jobs: t.List[PlannedJob], running: t.Dict[str, PlannedJob], entries: t.Dict[str, dict], *,
+        self, jobs: t.List[PlannedJob], running: t.Dict[str, PlannedJob], entries: t.Dict[str, JobEntry], *,
         facts: t.Optional[dict], uncertain: bool = False,
     ) -> dict:
         """The result when the task timeout ends the wait: ended jobs as they ended, the others still running."""
         for jid, job in running.items():
-            job.entry = flat_entry(entries.get(jid) or {"ansible_job_id": jid, "job": {"state": "running"}})
-        why = "the task timeout passed" + (" (the jobs sent with the last window may have started)" if uncertain else "")
+            job.entry = flat_entry(entries.get(jid) or JobEntry(ansible_job_id=jid, job={"state": "running"}))
+        why = "the task timeout passed" + (" (the jobs sent with the last round may have started)" if uncertain else "")
         for job in jobs:
             if job.entry is None:
                 job.entry = _not_started(job, why)
@@ -244,24 +252,24 @@ class ActionModule(ActionBase):
         return result
 
     def _launch_all(self, jobs: t.List[PlannedJob], async_dir: str, task_vars: dict) -> dict:
-        """Detached: launch every job in launch-only windows, report their job ids and return at once."""
-        interpreter = next((job.prepared.interpreter for job in jobs if job.prepared.interpreter), None)
+        """Detached: launch every job in launch-only rounds, report their job ids and return at once."""
+        interpreter = next((job.plan.interpreter for job in jobs if job.plan.interpreter), None)
         agent = TargetAgent(self, task_vars, interpreter=interpreter)
         waiter = RemoteWaiter(agent, task_vars, async_dir)
         pending = list(jobs)
         while pending:
             queue = _next_queue(pending)
-            params = _window_params(async_dir, queue, pending)
-            reply = self._window(waiter, params, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
+            round_request = _round_request(async_dir, queue, pending)
+            reply = self._round(waiter, round_request, queue, give_up_at=time.monotonic() + LIMIT_MARGIN)
             for job, launched in _take_launched(reply, queue, pending):
-                if launched.get("failed") or "ansible_job_id" not in launched:
+                if launched.failed or launched.ansible_job_id is None:
                     job.entry = _launch_failure(job, launched)
                 else:
-                    job.entry = {"ansible_job_id": launched["ansible_job_id"]}
+                    job.entry = {"ansible_job_id": launched.ansible_job_id}
         jids = [job.entry["ansible_job_id"] for job in jobs if job.entry and job.entry.get("ansible_job_id")]
         if jids:
             # One status request for all: the entries then look like those of async_status.
-            by_jid = {entry["ansible_job_id"]: entry for entry in waiter.call({"jobs": jids})["jobs"]}
+            by_jid = {entry.ansible_job_id: entry for entry in waiter.call(StatusRequest(jids=jids)).jobs}
             for job in jobs:
                 jid = t.cast(dict, job.entry).get("ansible_job_id")
                 if jid in by_jid:
@@ -283,46 +291,51 @@ class ActionModule(ActionBase):
             )
         return result
 
-    def _window(self, waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], *, give_up_at: float) -> dict:
-        """One window on the target; after a lost connection, find out what it launched and carry on."""
+    def _round(
+        self, waiter: RemoteWaiter, request: RoundRequest, queue: t.List[PlannedJob], *, give_up_at: float
+    ) -> RoundReply:
+        """One scheduling round on the target; after a lost connection, find out what it launched and carry on."""
         try:
-            reply = waiter.agent.request("window", params)
+            reply = waiter.agent.request(request)
         except CONNECTION_ERRORS as exc:
-            return self._recover(waiter, params, queue, exc, give_up_at=give_up_at)
-        if reply.get("failed") and "launched" not in reply:
-            raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
+            return self._recover(waiter, request, queue, exc, give_up_at=give_up_at)
+        if reply.failed:
+            msg = reply.msg or "the longrun agent failed on the target"
+            raise AnsibleActionFail(msg, result={"failed": True, "msg": msg})
         return reply
 
     @staticmethod
     def _recover(
-        waiter: RemoteWaiter, params: dict, queue: t.List[PlannedJob], exc: Exception, *, give_up_at: float
-    ) -> dict:
-        """Rebuild a lost window reply from the async dir: launched jobs are found by their jid prefix."""
-        reconnector = Reconnector(waiter, "a parallel window")
+        waiter: RemoteWaiter, request: RoundRequest, queue: t.List[PlannedJob], exc: Exception, *, give_up_at: float
+    ) -> RoundReply:
+        """Rebuild a lost round's reply from the async dir: launched jobs are found by their jid prefix."""
+        reconnector = Reconnector(waiter, "a round of parallel jobs")
         while True:
             reconnector.after_failure(exc, give_up_at=give_up_at)
             try:
-                listed = waiter.agent.request("status", {"mode": "list", "_async_dir": params["_async_dir"]})
+                listed = waiter.agent.request(StatusRequest(mode="list", async_dir=request.async_dir))
                 break
             except CONNECTION_ERRORS as again:
                 exc = again
         reconnector.after_success()
-        if listed.get("failed"):
-            raise AnsibleActionFail(listed.get("msg") or "cannot list the async dir after a lost connection")
-        jids = [entry["ansible_job_id"] for entry in listed.get("jobs", [])]
+        if listed.failed:
+            raise AnsibleActionFail(listed.msg or "cannot list the async dir after a lost connection")
+        jids = [entry.ansible_job_id for entry in listed.jobs]
         launched = []
         for job in queue:
-            prefix = job.prepared.params["jid"] + "."
+            prefix = job.plan.request.jid + "."
             found = next((jid for jid in jids if jid.startswith(prefix)), None)
             if found is not None:
-                launched.append({"key": job.index, "reply": {"ansible_job_id": found}})
-        # The jobs' ends are picked up by the next window, which reports the already ended ones at once.
-        return {"launched": launched, "ended": [], "running": []}
+                launched.append((job.index, LaunchReply(ansible_job_id=found)))
+        # The jobs' ends are picked up by the next round, which reports the already ended ones at once.
+        return RoundReply(launched=launched)
 
-    def _show_progress(self, task_vars: dict, jobs: t.List[PlannedJob], running: t.List[dict], waited: float) -> None:
+    def _show_progress(
+        self, task_vars: dict, jobs: t.List[PlannedJob], running: t.List[JobEntry], waited: float
+    ) -> None:
         host = task_vars.get("inventory_hostname", "?")
         finished = sum(1 for job in jobs if job.entry is not None)
-        durations = [(entry.get("job") or {}).get("duration") or 0 for entry in running]
+        durations = [entry.job.get("duration") or 0 for entry in running]
         longest = f", longest running {max(durations):.0f} s" if durations else ""
         show_progress(
             f"[{host}] longrun: {finished}/{len(jobs)} jobs finished, {len(running)} running{longest} "
@@ -331,9 +344,10 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _kill_running(waiter: RemoteWaiter, running: t.Dict[str, PlannedJob], args: dict, why: str) -> None:
-        reply = waiter.call({"mode": "kill", "jobs": list(running), "grace": args["grace"]})
-        for entry in reply["jobs"]:
-            job = running[entry["ansible_job_id"]]
+        # A kill returns once the jobs are gone: grace, then SIGKILL and the final record.
+        request = StatusRequest(mode="kill", jids=list(running), grace=args["grace"], wait=float(args["grace"] + KILL_SETTLE))
+        for entry in waiter.call(request).jobs:
+            job = running[entry.ansible_job_id]
             job.entry = flat_entry(entry)
             job.entry["msg"] = f"{why}: {job.entry['msg'] or 'killed'}"
 
@@ -370,11 +384,11 @@ def _censor_entries(result: dict) -> None:
 
 
 def _next_queue(pending: t.List[PlannedJob]) -> t.List[PlannedJob]:
-    """The pending jobs sent with the next window: all of them, unless their payloads are large."""
+    """The pending jobs sent with the next round: all of them, unless their payloads are large."""
     queue: t.List[PlannedJob] = []
     size = 0
     for job in pending:
-        size += len(job.prepared.params.get("payload") or "")
+        size += len(job.plan.request.payload)
         if queue and size > MAX_QUEUE_BYTES:
             break
         queue.append(job)
@@ -411,7 +425,7 @@ def _unlaunched_entry(job: PlannedJob, *, state: str, reason: t.Optional[str], m
     }
 
 
-def _window_params(
+def _round_request(
     async_dir: str,
     queue: t.List[PlannedJob],
     pending: t.List[PlannedJob],
@@ -421,35 +435,37 @@ def _window_params(
     wait: float = 0,
     stop_on_failure: bool = False,
     forget: t.Sequence[str] = (),
-) -> dict:
-    """A window request: launch the queued jobs, then wait for those running; the defaults only launch."""
-    return {
-        "_async_dir": async_dir,
-        "running": list(running),
-        "queue": [{"key": job.index, "launch": job.prepared.params} for job in queue],
-        "limit": limit,
-        "wait": wait,
-        "stop_on_failure": stop_on_failure,
-        "more_queued": len(queue) < len(pending),
-        "forget": list(forget),
+) -> RoundRequest:
+    """A round: launch the queued jobs, then wait for those running; the defaults only launch."""
+    return RoundRequest(
+        async_dir=async_dir,
+        running=list(running),
+        queue=[(job.index, job.plan.request) for job in queue],
+        limit=limit,
+        wait=float(wait),
+        stop_on_failure=stop_on_failure,
+        more_queued=len(queue) < len(pending),
+        forget=list(forget),
         # A result the controller will refuse is not delivered: its record stays.
-        "_keep_undecodable": strict_utf8_results(),
-    }
+        keep_undecodable=strict_utf8_results(),
+    )
 
 
-def _take_launched(reply: dict, queue: list, pending: list) -> t.Iterator[t.Tuple[t.Any, dict]]:
-    """(job, its launch reply) for each job the window launched; each is taken off pending."""
+def _take_launched(
+    reply: RoundReply, queue: t.List[PlannedJob], pending: t.List[PlannedJob]
+) -> t.Iterator[t.Tuple[PlannedJob, LaunchReply]]:
+    """(job, its launch reply) for each job the round launched; each is taken off pending."""
     by_index = {job.index: job for job in queue}
-    for item in reply.get("launched", []):
-        job = by_index[item["key"]]
+    for key, launched in reply.launched:
+        job = by_index[key]
         pending.remove(job)
-        yield job, item["reply"]
+        yield job, launched
 
 
-def _launch_failure(job: PlannedJob, launched: dict) -> dict:
+def _launch_failure(job: PlannedJob, launched: LaunchReply) -> dict:
     return _unlaunched_entry(
         job, state="failed", reason="launch_failed",
-        msg=f"{job.name} could not be launched: {launched.get('msg')}", result=launched,
+        msg=f"{job.name} could not be launched: {launched.msg}", result=failure_result(launched),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry
 
 # The order in which states appear in summaries: outcomes first, then what is still going on.
 SUMMARY_ORDER = (
@@ -25,19 +26,19 @@ DETAILS_PER_STATE = 3
 _DETAIL_LENGTH = 60
 
 
-def flat_entry(entry: t.Mapping[str, t.Any]) -> dict:
+def flat_entry(entry: JobEntry) -> dict:
     """One job of a batch result, from a job entry as the target reports it."""
-    job = entry.get("job") or {}
-    result = entry.get("result") if entry.get("finished") else None
+    job = entry.job
+    result = entry.result if entry.finished else None
     # rc is the module's own (command's exit status, for example); many modules return none, and the
     # exit code of the module process (1 for any module that fails) is no substitute: it is exit_code.
     rc = result.get("rc") if isinstance(result, dict) else None
     return {
-        "ansible_job_id": entry.get("ansible_job_id"),
+        "ansible_job_id": entry.ansible_job_id,
         "state": job.get("state"),
         "reason": job.get("reason"),
-        "finished": bool(entry.get("finished")),
-        "failed": bool(entry.get("failed")),
+        "finished": entry.finished,
+        "failed": entry.failed,
         "started_at": job.get("started_at"),
         "ended_at": job.get("ended_at"),
         "duration": job.get("duration"),
@@ -46,6 +47,22 @@ def flat_entry(entry: t.Mapping[str, t.Any]) -> dict:
         "exit_code": job.get("exit_code"),
         "msg": job.get("msg"),
         "result": result,
+    }
+
+
+def listed_entry(entry: JobEntry) -> dict:
+    """One job of mode=list: its state and age, without the (possibly large) module result."""
+    job = entry.job
+    return {
+        "ansible_job_id": entry.ansible_job_id,
+        "state": job.get("state"),
+        "reason": job.get("reason"),
+        "age": entry.age,
+        "started_at": job.get("started_at"),
+        "ended_at": job.get("ended_at"),
+        "duration": job.get("duration"),
+        "origin": job.get("origin"),
+        "msg": job.get("msg"),
     }
 
 

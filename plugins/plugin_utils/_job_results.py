@@ -12,15 +12,15 @@ import typing as t
 
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry
+
 display = Display()
 
 # Keys stock async_status always returns, empty until the job has finished.
 STOCK_DEFAULTS = {"stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": []}
 
 
-def task_result_for_job(
-    entry: t.Mapping[str, t.Any], *, stock_defaults: bool = False, action: t.Any = None
-) -> dict:
+def task_result_for_job(entry: JobEntry, *, stock_defaults: bool = False, action: t.Any = None) -> dict:
     """The module result at the top level (as stock does), plus ansible_job_id, finished and job.
 
     With ``action``, a module error serialized by ansible-core 2.19+ (an ``exception`` with its
@@ -29,10 +29,10 @@ def task_result_for_job(
     result: dict = {}
     if stock_defaults:
         result.update(copy.deepcopy(STOCK_DEFAULTS))
-    finished = bool(entry.get("finished"))
+    finished = entry.finished
     core_words_msg = False
     if finished:
-        module_result = dict(entry.get("result") or {})
+        module_result = dict(entry.result or {})
         _pass_module_messages(module_result)
         if action is not None and _holds_serialized_error(module_result):
             module_result, core_words_msg = _parsed_by_core(action, module_result)
@@ -40,20 +40,20 @@ def task_result_for_job(
         for stream in ("stdout", "stderr"):
             if isinstance(result.get(stream), str) and f"{stream}_lines" not in module_result:
                 result[f"{stream}_lines"] = result[stream].splitlines()
-    job = dict(entry.get("job") or {})
+    job = dict(entry.job)
     result.update(
-        ansible_job_id=entry.get("ansible_job_id"),
+        ansible_job_id=entry.ansible_job_id,
         started=True,
         finished=finished,
         job=job,
     )
-    if entry.get("results_file"):
-        result["results_file"] = entry["results_file"]
-    if entry.get("failed"):
+    if entry.results_file:
+        result["results_file"] = entry.results_file
+    if entry.failed:
         result["failed"] = True
         # As with stock, a module's own msg stays; job.msg has our sentence.
         if not (finished and isinstance(result.get("msg"), str) and result["msg"]) and not core_words_msg:
-            result["msg"] = job.get("msg") or f"job {entry.get('ansible_job_id')} failed"
+            result["msg"] = job.get("msg") or f"job {entry.ansible_job_id} failed"
     else:
         result["failed"] = False
         if not finished:

@@ -22,15 +22,9 @@ class ModulePayload:
     payload_b64: str
     args_data: t.Optional[str]
 
-    def wrapper_args(self) -> dict:
-        args = {"style": self.style, "interpreter": self.interpreter, "payload": self.payload_b64}
-        if self.args_data is not None:
-            args["args_data"] = self.args_data
-        return args
-
 
 def build_module_payload(action: t.Any, module_name: str, module_args: dict, task_vars: dict) -> ModulePayload:
-    """Build the module as Ansible would run it, to be shipped inside the wrapper's arguments."""
+    """Build the module as Ansible would run it, to be shipped in the launch request."""
     built = action._configure_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
     if len(built) == 4:  # ansible-core 2.18: (style, shebang, data, path)
         style, shebang, data, _path = built

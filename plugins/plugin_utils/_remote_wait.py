@@ -12,6 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusReply, StatusRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, strict_utf8_results
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
@@ -83,24 +84,27 @@ class RemoteWaiter:
     def host(self) -> str:
         return str(self.task_vars.get("inventory_hostname", "?"))
 
-    def call(self, params: dict) -> dict:
-        defaults = {"mode": "status", "wait": 0, "_remove_ended": False, "_async_dir": self.async_dir}
-        reply = self.agent.request("status", dict(defaults, **params))
-        if reply.get("failed") and "jobs" not in reply:
-            raise AnsibleActionFail(reply.get("msg") or "the longrun agent failed on the target", result=reply)
+    def call(self, request: StatusRequest) -> StatusReply:
+        """Serve one status request (on this waiter's async dir); raises AnsibleActionFail when the agent failed."""
+        reply = self.agent.request(request.replace(async_dir=self.async_dir))
+        if reply.failed:
+            msg = reply.msg or "the longrun agent failed on the target"
+            raise AnsibleActionFail(msg, result={"failed": True, "msg": msg})
         return reply
 
-    def wait(self, jid: str, *, seconds: float, window: float, remove_ended: bool = False) -> dict:
+    def wait(self, jid: str, *, seconds: float, window: float, remove_ended: bool = False) -> JobEntry:
         """Wait until the job ends or seconds pass; returns the job entry reported by the target.
 
         With remove_ended, the window that sees the end removes the job's files, unless its
         result is one that the agent's reply will be refused for (not UTF-8): that job stays.
         """
-        params = {"jid": jid, "_remove_ended": remove_ended, "_keep_undecodable": remove_ended and strict_utf8_results()}
-        reply = self.wait_for_jobs(params, seconds=seconds, window=window)
-        return reply["jobs"][0]
+        request = StatusRequest(
+            jids=[jid], single=True, remove_ended=remove_ended, keep_undecodable=remove_ended and strict_utf8_results()
+        )
+        reply = self.wait_for_jobs(request, seconds=seconds, window=window)
+        return reply.jobs[0]
 
-    def wait_for_jobs(self, params: dict, *, seconds: float, window: float = MAX_WINDOW) -> dict:
+    def wait_for_jobs(self, request: StatusRequest, *, seconds: float, window: float = MAX_WINDOW) -> StatusReply:
         """Repeat a status request in windows until its jobs end (all, or any) or seconds pass.
 
         Each window is one remote command, whatever the number of jobs; the
@@ -112,20 +116,20 @@ class RemoteWaiter:
         started = time.monotonic()
         deadline = started + max(0.0, seconds)
         jobs_end_by: t.Optional[float] = None
-        reconnector = Reconnector(self, _what(params))
+        reconnector = Reconnector(self, _what(request))
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             try:
-                reply = self.call(dict(params, mode="status", wait=min(window, remaining)))
+                reply = self.call(request.replace(mode="status", wait=min(window, remaining)))
             except CONNECTION_ERRORS as exc:
                 give_up_at = deadline if jobs_end_by is None else min(deadline, jobs_end_by)
                 reconnector.after_failure(exc, give_up_at=give_up_at)
                 continue
             reconnector.after_success()
-            jobs_end_by = latest_end(reply.get("jobs", []))
-            if _done(reply, params.get("return_when") or "all") or time.monotonic() >= deadline:
+            jobs_end_by = latest_end(reply.jobs)
+            if _done(reply, request.return_when) or time.monotonic() >= deadline:
                 return reply
-            self._show_progress(reply["jobs"], time.monotonic() - started)
+            self._show_progress(reply.jobs, time.monotonic() - started)
 
     def reconnect(self, pause: float = RECONNECT_PAUSE) -> None:
         """Pause, then close the connection so that the next command opens a new one."""
@@ -135,11 +139,11 @@ class RemoteWaiter:
         except Exception:  # pylint: disable=broad-except
             pass
 
-    def _show_progress(self, entries: t.Sequence[dict], waited: float) -> None:
+    def _show_progress(self, entries: t.Sequence[JobEntry], waited: float) -> None:
         show_progress(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
 
 
-def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:
+def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
     """The monotonic time by which every running job must have ended: its limit plus LIMIT_MARGIN.
 
     Computed from each job's timeout and the running time the target reports,
@@ -149,20 +153,19 @@ def latest_end(entries: t.Sequence[dict]) -> t.Optional[float]:
     now = time.monotonic()
     ends = []
     for entry in entries:
-        if entry.get("finished"):
+        if entry.finished:
             continue
-        job = entry.get("job") or {}
-        timeout, duration = job.get("timeout"), job.get("duration")
+        timeout, duration = entry.job.get("timeout"), entry.job.get("duration")
         if not isinstance(timeout, (int, float)) or not isinstance(duration, (int, float)):
             return None
         ends.append(now + max(0.0, timeout - duration) + LIMIT_MARGIN)
     return max(ends) if ends else None
 
 
-def _what(params: dict) -> str:
-    if params.get("jid"):
-        return f"job {params['jid']}"
-    count = len(params.get("jobs") or [])
+def _what(request: StatusRequest) -> str:
+    if request.single and request.jids:
+        return f"job {request.jids[0]}"
+    count = len(request.jids or [])
     return f"{count} job{'s' if count != 1 else ''}"
 
 
@@ -171,26 +174,21 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _done(reply: dict, return_when: str) -> bool:
-    ended = [bool(entry.get("finished")) for entry in reply.get("jobs", [])]
+def _done(reply: StatusReply, return_when: str) -> bool:
+    ended = [entry.finished for entry in reply.jobs]
     return all(ended) or (return_when == "any" and any(ended))
 
 
-def progress_line(entries: t.Sequence[dict]) -> str:
+def progress_line(entries: t.Sequence[JobEntry]) -> str:
     """What a wait is at: one job's state, or finished/total, running and the longest running time."""
-    durations = [
-        (entry.get("job") or {}).get("duration")
-        for entry in entries
-        if not entry.get("finished")
-    ]
+    durations = [entry.job.get("duration") for entry in entries if not entry.finished]
     longest = max((d for d in durations if isinstance(d, (int, float))), default=None)
     longest_text = f"{longest:.0f} s" if longest is not None else "unknown"
     if len(entries) == 1:
         entry = entries[0]
-        job = entry.get("job") or {}
         running_for = f", running for {longest_text}" if longest is not None else ""
-        return f"job {entry.get('ansible_job_id')} is {job.get('state')}{running_for}"
-    finished = sum(1 for entry in entries if entry.get("finished"))
+        return f"job {entry.ansible_job_id} is {entry.state}{running_for}"
+    finished = sum(1 for entry in entries if entry.finished)
     return (
         f"{finished}/{len(entries)} jobs finished, {len(entries) - finished} running, "
         f"longest running {longest_text}"

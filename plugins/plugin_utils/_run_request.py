@@ -12,8 +12,8 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.mod_args import ModuleArgsParser
 
-from ansible_collections.longrun.jobs.plugins.module_utils._selection import type_name
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_options_spec
+from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
 
 # Builtin modules whose action plugin only runs the module, so running the
 # module on its own is what the user asked for.

@@ -24,7 +24,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
 
-from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import holds_undecodable_text
+from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import holds_undecodable_text
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program, agent_source
 
 display = Display()
@@ -83,9 +84,18 @@ class TargetAgent:
             interpreter, self.discovered_facts = target_python(action, task_vars)
         self.interpreter = interpreter
 
-    def request(self, operation: str, params: dict) -> dict:
-        """Serve one request on the target and return its reply; raises AnsibleActionFail when it could not run."""
-        request = json.dumps({"op": operation, "params": params})
+    def request(self, request: t.Any) -> t.Any:
+        """Serve one typed request (_protocol) on the target and return its typed reply.
+
+        Raises AnsibleActionFail when it could not run or its reply does not follow the protocol.
+        """
+        reply = self._send(json.dumps(request.to_wire()))
+        try:
+            return _protocol.decode_reply(request, reply)
+        except _protocol.ProtocolError as exc:
+            raise AnsibleActionFail(f"the longrun agent on the target sent a reply this controller cannot read: {exc}") from None
+
+    def _send(self, request: str) -> dict:
         if keep_remote_files(self.task_vars):
             return self._run_kept(request)
         if self._stdin_allowed():
@@ -305,7 +315,6 @@ class TargetAgent:
                 f"{self.interpreter!r}: {stderr or 'no output'}; check ansible_python_interpreter "
                 "(Python 3.8 or later is needed)"
             )
-        reply.pop("_longrun_protocol", None)
         _refuse_invalid_utf8(reply)
         return reply
 
@@ -357,6 +366,7 @@ def _jobs_holding_lone_surrogates(value: t.Any) -> t.List[str]:
 
 
 def _parse_reply(stdout: str) -> t.Optional[dict]:
+    """The agent's reply line, or None; raises AnsibleActionFail when it is of another protocol version."""
     for line in reversed(stdout.splitlines()):
         line = line.strip()
         if line.startswith("{"):
@@ -364,6 +374,8 @@ def _parse_reply(stdout: str) -> t.Optional[dict]:
                 value = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(value, dict) and "_longrun_protocol" in value:
+            if isinstance(value, dict) and _protocol.VERSION_KEY in value:
+                if value[_protocol.VERSION_KEY] != _protocol.PROTOCOL_VERSION:
+                    raise AnsibleActionFail(_protocol.reply_version_error(value[_protocol.VERSION_KEY]))
                 return value
     return None

@@ -43,7 +43,7 @@ def test_ansible_doc_renders_roles(role: str, option: str, collections_path: str
 
 def test_docs_only_module_options_match_the_action_spec(collections_path: str) -> None:
     """run_parallel is documented by a docs-only module: its options must be the action's spec."""
-    from ansible_collections.longrun.jobs.plugins.module_utils._specs import run_parallel_argument_spec
+    from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_parallel_argument_spec
 
     done = _ansible_doc(collections_path, "--json", "longrun.jobs.run_parallel")
     assert done.returncode == 0, done.stderr

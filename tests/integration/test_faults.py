@@ -23,6 +23,7 @@ from helpers import pids_with_cmdline, wait_until
 from playbook_run import RunPlaybook
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
@@ -179,7 +180,7 @@ def _read_statuses(async_dir: str, jid: str, count: int) -> list[tuple[str, int]
     """Status requests as the agent serves them: (state, length of stdout) for each."""
     seen = []
     for _read in range(count):
-        reply = _agent.serve({"op": "status", "params": {"jid": jid, "_async_dir": async_dir}})
+        reply = _agent.serve(StatusRequest(jids=[jid], single=True, async_dir=async_dir).to_wire())
         job = reply["jobs"][0]
         result = job["result"] or {}
         seen.append((job["job"]["state"], len(result.get("stdout", ""))))

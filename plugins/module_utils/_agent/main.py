@@ -2,14 +2,14 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The target-side entry point: serve one launch, status (kill, list, cleanup) or window request.
+"""The target-side entry point: serve one launch, status (kill, list, cleanup) or round request.
 
-The modules call these functions through AnsibleModule. The action plugins
-ship the same code as a lean stdlib-only program (see plugin_utils/_target_agent.py),
-which starts in a fraction of the time a full module needs.
+The action plugins ship this code as a lean stdlib-only program (see
+plugin_utils/_target_agent.py), which starts in a fraction of the time a full
+module needs. Requests and replies are the typed messages of _protocol.py.
 
 Every launch pays for the agent's start-up, so the modules a launch imports
-(this one, _record, _store, _proc and _supervisor) import typing for type
+(this one, _protocol, _timing, _record, _store, _proc and the launch handshake) import typing for type
 checkers only, and neither dataclasses, subprocess, tempfile, shutil nor
 ctypes at the top: together those cost about 20 ms per launch. Code that needs
 them imports them where it is used.
@@ -23,9 +23,10 @@ import json
 import os
 import sys
 
+from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
-from ansible_collections.longrun.jobs.plugins.module_utils._specs import MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 
 # Type checkers only: the target agent imports this module on every launch (see _agent.py).
 TYPE_CHECKING = False
@@ -34,79 +35,70 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 
     from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 
-PROTOCOL_VERSION = 1
-
 
 class AgentError(Exception):
     """A request that cannot be served; the message names the problem and the fix."""
 
 
-def launch_request(params: t.Mapping[str, t.Any]) -> dict:
-    """Validate the wrapper's parameters and start the supervised job."""
+def launch_request(request: _protocol.LaunchRequest) -> _protocol.LaunchReply:
+    """Start the supervised job of a checked launch request."""
     # Imported here: status requests, the most frequent ones, then never load subprocess.
     from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake  # pylint: disable=import-outside-toplevel
-    timeout, grace = params.get("timeout"), params.get("grace")
-    if not isinstance(timeout, int) or not 1 <= timeout <= MAX_SECONDS:
-        raise AgentError(f"the async limit must be 1 to {MAX_SECONDS} seconds (100 years), got {timeout!r}")
-    if not isinstance(grace, int) or not 0 <= grace <= MAX_SECONDS:
-        raise AgentError(f"grace must be 0 to {MAX_SECONDS} seconds (100 years), got {grace!r}")
+    if not 1 <= request.timeout <= MAX_SECONDS:
+        raise AgentError(f"the async limit must be 1 to {MAX_SECONDS} seconds (100 years), got {request.timeout!r}")
+    if not 0 <= request.grace <= MAX_SECONDS:
+        raise AgentError(f"grace must be 0 to {MAX_SECONDS} seconds (100 years), got {request.grace!r}")
     try:
         # Like stock, the job id ends with the launcher's pid.
-        jid = _record.validate_jid(f"{params['jid']}.{os.getpid()}")
-        async_dir = _store.ensure_async_dir(_store.resolve_async_dir(params["async_dir"]))
-        payload = base64.b64decode(params["payload"], validate=True)
-        args_data = params.get("args_data")
+        jid = _record.validate_jid(f"{request.jid}.{os.getpid()}")
+        async_dir = _store.ensure_async_dir(_store.resolve_async_dir(request.async_dir))
+        payload = base64.b64decode(request.payload, validate=True)
         spec = _handshake.LaunchSpec(
             jid=jid,
             async_dir=async_dir,
-            timeout=timeout,
-            grace=grace,
-            interpreter=params["interpreter"],
+            timeout=request.timeout,
+            grace=request.grace,
+            interpreter=request.interpreter,
             payload=payload,
-            style=params.get("style") or "new",
-            args_data=args_data.encode("utf-8") if args_data is not None else None,
+            style=request.style,
+            args_data=request.args_data.encode("utf-8") if request.args_data is not None else None,
         )
         job = _handshake.launch(spec)
     except (_record.InvalidJid, _store.StoreError, _handshake.LaunchError) as exc:
         raise AgentError(f"cannot launch the job: {exc}") from exc
     except (binascii.Error, ValueError) as exc:
         raise AgentError(f"cannot launch the job: the payload is not valid base64 ({exc})") from exc
-    return {
-        "changed": True,
-        "started": True,
-        "finished": False,
-        "ansible_job_id": jid,
-        "results_file": _store.record_path(async_dir, jid),
-        "job": job,
-    }
+    return _protocol.LaunchReply(ansible_job_id=jid, results_file=_store.record_path(async_dir, jid), job=job)
 
 
-def serve(request: t.Mapping[str, t.Any], *, after_reply: t.Optional[_status_request.Removals] = None) -> dict:
-    """Dispatch one request of the action plugins; job files to remove after the reply go to after_reply."""
-    operation = request.get("op")
-    params = request.get("params") or {}
+def serve(message: t.Any, *, after_reply: t.Optional[_status_request.Removals] = None) -> dict:
+    """Serve one request of the action plugins; job files to remove after the reply go to after_reply."""
     try:
-        if operation == "launch":
-            return launch_request(params)
-        if operation in ("status", "window"):
-            return _serve_jobs(operation, params, after_reply)
+        request = _protocol.request_from_wire(message)
+    except _protocol.ProtocolError as exc:
+        raise AgentError(str(exc)) from exc
+    try:
+        if isinstance(request, _protocol.LaunchRequest):
+            return launch_request(request).to_wire()
+        return _serve_jobs(request, after_reply).to_wire()
     except (_record.InvalidJid, _store.StoreError, ValueError) as exc:
         raise AgentError(str(exc)) from exc
-    raise AgentError(f"unknown request {operation!r}")
 
 
-def _serve_jobs(operation: str, params: t.Mapping[str, t.Any], after_reply: t.Optional[_status_request.Removals]) -> dict:
+def _serve_jobs(
+    request: t.Union[_protocol.StatusRequest, _protocol.RoundRequest], after_reply: t.Optional[_status_request.Removals]
+) -> t.Union[_protocol.StatusReply, _protocol.RoundReply]:
     # Imported here: a launch, the request that starts a job, then compiles none of the status code.
     # pylint: disable-next=import-outside-toplevel,redefined-outer-name
     from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 
     try:
-        if operation == "status":
-            return _status_request.handle_request(params, after_reply=after_reply)
+        if isinstance(request, _protocol.StatusRequest):
+            return _status_request.handle_request(request, after_reply=after_reply)
         # pylint: disable-next=import-outside-toplevel
-        from ansible_collections.longrun.jobs.plugins.module_utils._agent import rounds as _window
+        from ansible_collections.longrun.jobs.plugins.module_utils._agent import rounds as _rounds
 
-        return _window.run_window(params, launch=launch_request, after_reply=after_reply)
+        return _rounds.run_round(request, launch=launch_request, after_reply=after_reply)
     except _status_request.RequestError as exc:
         raise AgentError(str(exc)) from exc
 
@@ -125,13 +117,12 @@ def main() -> None:
             request = json.loads(sys.stdin.read())
         reply = serve(request, after_reply=after_reply)
     except AgentError as exc:
-        reply = {"failed": True, "msg": str(exc)}
+        reply = _protocol.failure(str(exc))
     except (ValueError, binascii.Error) as exc:
-        reply = {"failed": True, "msg": f"the request could not be decoded: {exc}"}
+        reply = _protocol.failure(f"the request could not be decoded: {exc}")
     except Exception as exc:  # pylint: disable=broad-except
         # A bug must still come back as a result the controller can show, not a bare traceback.
-        reply = {"failed": True, "msg": f"internal error on the target: {type(exc).__name__}: {exc}"}
-    reply["_longrun_protocol"] = PROTOCOL_VERSION
+        reply = _protocol.failure(f"internal error on the target: {type(exc).__name__}: {exc}")
     if deliver(json.dumps(reply) + "\n"):
         remove_after_reply(after_reply)
 

@@ -144,7 +144,7 @@ def test_unknown_job_is_not_found_in_one_remote_command(async_status, remote_com
     [call] = remote_commands.calls
     program, request = call["in_data"].decode().splitlines()
     assert program == agent_program()
-    assert json.loads(request)["params"]["jid"] == "j1.2"
+    assert json.loads(request)["params"]["jids"] == ["j1.2"]
     _assert_not_found(result, async_dir)
 
 

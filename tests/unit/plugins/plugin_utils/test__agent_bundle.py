@@ -31,7 +31,7 @@ def test_the_closure_holds_what_the_agent_imports_at_the_top_and_inside_function
     # main imports status_request and rounds inside functions, and the supervisor only for a launch.
     for name in (
         ENTRY_MODULE, f"{MU}._agent.status_request", f"{MU}._agent.rounds", f"{MU}._job.record",
-        f"{MU}._job.store", f"{MU}._job.kill", f"{MU}._job.housekeeping", f"{MU}._specs",
+        f"{MU}._job.store", f"{MU}._job.kill", f"{MU}._job.housekeeping", f"{MU}._protocol", f"{MU}._timing",
     ):
         assert name in closure, name
     assert any(name.startswith(f"{MU}._job.") and "supervis" in name for name in closure)

@@ -10,6 +10,7 @@ import typing as t
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import (
     DETAILS_PER_STATE,
     batch_result,
@@ -19,17 +20,17 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import
 )
 
 
-def reported(jid: str, state: str, *, result: t.Optional[dict] = None, **job: t.Any) -> dict:
+def reported(jid: str, state: str, *, result: t.Optional[dict] = None, **job: t.Any) -> JobEntry:
     """A job entry as the target reports it (see _status_request.job_entry)."""
     record = _record.JobRecord(jid=jid, state=state, result=result, **job)
-    return {
-        "ansible_job_id": jid,
-        "results_file": f"/async/{jid}",
-        "finished": record.finished,
-        "failed": record.failed,
-        "job": record.public(),
-        "result": record.result if record.finished else None,
-    }
+    return JobEntry(
+        ansible_job_id=jid,
+        results_file=f"/async/{jid}",
+        finished=record.finished,
+        failed=record.failed,
+        job=record.public(),
+        result=record.result if record.finished else None,
+    )
 
 
 def flat(jid: str, state: str, **changes: t.Any) -> dict:
@@ -78,7 +79,7 @@ def test_flat_entry_does_not_pass_the_exit_code_off_as_rc():
 
 def test_flat_entry_of_a_running_job_has_no_result():
     entry = reported("j1", _record.RUNNING, started_at="2024-05-01T10:00:00.000Z")
-    entry["result"] = {"rc": 9}  # never trusted before the end
+    entry.result = {"rc": 9}  # never trusted before the end
     flat_one = flat_entry(entry)
     assert flat_one["finished"] is False
     assert flat_one["failed"] is False

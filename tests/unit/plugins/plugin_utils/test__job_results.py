@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import copy
+import typing as t
 
 import pytest
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _job_results
-from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 
 JID = "j123.456"
 
@@ -27,6 +28,11 @@ def _entry(state: str, *, result=None, failed=False, msg=None) -> dict:
         "job": job,
         "result": result,
     }
+
+
+def task_result_for_job(entry: dict, **options: t.Any) -> dict:
+    """The task result of a job entry given as it goes on the wire."""
+    return _job_results.task_result_for_job(JobEntry.from_fields(entry), **options)
 
 
 @pytest.fixture

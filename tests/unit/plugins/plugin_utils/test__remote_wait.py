@@ -12,6 +12,7 @@ import pytest
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusRequest, decode_reply
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 
@@ -32,19 +33,22 @@ class FakeAction:
 
 
 class ScriptedAgent:
-    """Answers status requests from a script: a dict is a reply, an exception is raised."""
+    """Answers status requests from a script: a dict is a reply on the wire, an exception is raised.
+
+    Each request is recorded as (op, its fields).
+    """
 
     def __init__(self, script: t.List[t.Any]) -> None:
         self.action = FakeAction()
         self.script = list(script)
         self.requests: t.List[t.Tuple[str, dict]] = []
 
-    def request(self, operation: str, params: dict) -> dict:
-        self.requests.append((operation, params))
+    def request(self, request: t.Any) -> t.Any:
+        self.requests.append((request.op, request.fields()))
         step = self.script.pop(0)
         if isinstance(step, BaseException):
             raise step
-        return step
+        return decode_reply(request, step)
 
 
 def _reply(state: str) -> dict:
@@ -59,18 +63,18 @@ def no_reconnect_pause(monkeypatch):
 def test_call_sends_the_defaults_and_the_async_dir():
     agent = ScriptedAgent([_reply("running")])
 
-    RemoteWaiter(agent, {}, "/async").call({"jid": JID})
+    RemoteWaiter(agent, {}, "/async").call(StatusRequest(jids=[JID], single=True))
 
-    assert agent.requests == [
-        ("status", {"mode": "status", "wait": 0, "_remove_ended": False, "_async_dir": "/async", "jid": JID})
-    ]
+    assert agent.requests == [("status", StatusRequest(jids=[JID], single=True, async_dir="/async").fields())]
+    sent = agent.requests[0][1]
+    assert (sent["mode"], sent["wait"], sent["remove_ended"], sent["async_dir"]) == ("status", 0, False, "/async")
 
 
 def test_call_raises_when_the_agent_fails_without_jobs():
     agent = ScriptedAgent([{"failed": True, "msg": "jid '../x' is not a job id"}])
 
     with pytest.raises(AnsibleActionFail) as exc_info:
-        RemoteWaiter(agent, {}, "/async").call({"jid": "../x"})
+        RemoteWaiter(agent, {}, "/async").call(StatusRequest(jids=["../x"], single=True))
 
     assert exc_info.value.message == "jid '../x' is not a job id"
     assert exc_info.value.result["failed"] is True
@@ -81,10 +85,10 @@ def test_wait_returns_at_once_when_the_job_has_ended():
 
     entry = RemoteWaiter(agent, {}, "/async").wait(JID, seconds=100, window=5, remove_ended=True)
 
-    assert entry["job"]["state"] == "succeeded"
+    assert entry.state == "succeeded"
     [(_op, params)] = agent.requests
     assert params["wait"] == 5
-    assert params["_remove_ended"] is True
+    assert params["remove_ended"] is True
 
 
 def test_wait_polls_window_by_window_until_the_end():
@@ -92,7 +96,7 @@ def test_wait_polls_window_by_window_until_the_end():
 
     entry = RemoteWaiter(agent, {"inventory_hostname": "h"}, "/async").wait(JID, seconds=100, window=7)
 
-    assert entry["job"]["state"] == "failed"
+    assert entry.state == "failed"
     assert [params["wait"] for _op, params in agent.requests] == [7, 7, 7]
 
 
@@ -110,7 +114,7 @@ def test_wait_of_zero_seconds_asks_once():
 
     entry = RemoteWaiter(agent, {}, "/async").wait(JID, seconds=0, window=MAX_WINDOW)
 
-    assert entry["finished"] is False
+    assert entry.finished is False
     assert agent.requests[0][1]["wait"] == 0
 
 
@@ -119,7 +123,7 @@ def test_wait_retries_lost_connections(no_reconnect_pause):
 
     entry = RemoteWaiter(agent, {}, "/async").wait(JID, seconds=100, window=5)
 
-    assert entry["job"]["state"] == "succeeded"
+    assert entry.state == "succeeded"
     assert len(agent.requests) == 3
     assert agent.action._connection.closed == 2
 
@@ -138,7 +142,7 @@ def _batch(*states: str, durations: t.Sequence[t.Optional[float]] = ()) -> dict:
         if index < len(durations):
             job["duration"] = durations[index]
         jobs.append({"ansible_job_id": f"j{index}", "finished": state != "running", "job": job})
-    return {"jobs": jobs}
+    return {"jobs": jobs, "_longrun_protocol": 2}
 
 
 @pytest.fixture
@@ -157,28 +161,30 @@ def warned(monkeypatch):
 
 def test_wait_for_jobs_with_all_waits_until_every_job_ended(shown):
     agent = ScriptedAgent([_batch("succeeded", "running"), _batch("succeeded", "failed")])
-    params = {"jobs": ["j0", "j1"], "_skipped": 2, "return_when": "all"}
+    request = StatusRequest(jids=["j0", "j1"], ignored=2, return_when="all")
 
-    reply = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async").wait_for_jobs(params, seconds=100, window=9)
+    reply = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async").wait_for_jobs(request, seconds=100, window=9)
 
-    assert [entry["job"]["state"] for entry in reply["jobs"]] == ["succeeded", "failed"]
+    assert [entry.state for entry in reply.jobs] == ["succeeded", "failed"]
     assert [op for op, _params in agent.requests] == ["status", "status"]
     for _op, sent in agent.requests:
         assert sent["mode"] == "status"
         assert sent["wait"] == 9
-        assert sent["jobs"] == ["j0", "j1"]
-        assert sent["_skipped"] == 2
+        assert sent["jids"] == ["j0", "j1"]
+        assert sent["ignored"] == 2
         assert sent["return_when"] == "all"
-    assert params == {"jobs": ["j0", "j1"], "_skipped": 2, "return_when": "all"}
+    assert request == StatusRequest(jids=["j0", "j1"], ignored=2, return_when="all")
     assert len(shown) == 1
 
 
 def test_wait_for_jobs_with_any_returns_at_the_first_end(shown):
     agent = ScriptedAgent([_batch("running", "running"), _batch("running", "succeeded"), _batch("failed", "succeeded")])
 
-    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"], "return_when": "any"}, seconds=100)
+    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs(
+        StatusRequest(jids=["j0", "j1"], return_when="any"), seconds=100
+    )
 
-    assert [entry["finished"] for entry in reply["jobs"]] == [False, True]
+    assert [entry.finished for entry in reply.jobs] == [False, True]
     assert len(agent.requests) == 2
     assert agent.requests[0][1]["wait"] == MAX_WINDOW
 
@@ -186,9 +192,9 @@ def test_wait_for_jobs_with_any_returns_at_the_first_end(shown):
 class LongPollingAgent(ScriptedAgent):
     """Like the target: a request for a running job takes its whole wait."""
 
-    def request(self, operation: str, params: dict) -> dict:
-        reply = super().request(operation, params)
-        time.sleep(params["wait"])
+    def request(self, request: t.Any) -> t.Any:
+        reply = super().request(request)
+        time.sleep(request.wait)
         return reply
 
 
@@ -196,10 +202,10 @@ def test_wait_for_jobs_shortens_the_last_window_to_the_deadline(shown):
     agent = LongPollingAgent([_batch("running")] * 10)
 
     started = time.monotonic()
-    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jid": "j0"}, seconds=0.5, window=0.2)
+    reply = RemoteWaiter(agent, {}, "/async").wait_for_jobs(StatusRequest(jids=["j0"], single=True), seconds=0.5, window=0.2)
 
     assert time.monotonic() - started == pytest.approx(0.5, abs=0.1)
-    assert reply["jobs"][0]["finished"] is False
+    assert reply.jobs[0].finished is False
     waits = [params["wait"] for _op, params in agent.requests]
     assert waits[:2] == [0.2, 0.2]
     assert len(waits) == 3
@@ -209,7 +215,7 @@ def test_wait_for_jobs_shortens_the_last_window_to_the_deadline(shown):
 def test_wait_for_jobs_shows_progress_between_windows(shown):
     agent = ScriptedAgent([_batch("running", "succeeded", "running", durations=[12.4, 3, 40.2]), _batch("succeeded")])
 
-    RemoteWaiter(agent, {"inventory_hostname": "db1"}, "/async").wait_for_jobs({"jobs": ["j0"]}, seconds=100)
+    RemoteWaiter(agent, {"inventory_hostname": "db1"}, "/async").wait_for_jobs(StatusRequest(jids=["j0"]), seconds=100)
 
     (line,) = shown
     assert line.startswith("[db1] longrun: 1/3 jobs finished, 2 running, longest running 40 s (waited ")
@@ -219,10 +225,10 @@ def test_wait_for_jobs_retries_a_lost_connection_with_a_warning(no_reconnect_pau
     agent = ScriptedAgent([AnsibleConnectionFailure("ssh died\nmore detail"), _batch("succeeded", "succeeded")])
 
     reply = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async").wait_for_jobs(
-        {"jobs": ["j0", "j1"]}, seconds=100
+        StatusRequest(jids=["j0", "j1"]), seconds=100
     )
 
-    assert len(reply["jobs"]) == 2
+    assert len(reply.jobs) == 2
     assert agent.action._connection.closed == 1
     assert warned == ["longrun: [web1] connection lost, retrying (1) in 0 s while waiting for 2 jobs: ssh died"]
     assert [line.split(" (")[0] for line in shown] == ["[web1] longrun: connection restored after 1 retry"]
@@ -256,7 +262,7 @@ def test_reconnect_pauses_double_up_to_their_cap(clock, warned, shown):
 
     entry = RemoteWaiter(agent, {}, "/async").wait(JID, seconds=600, window=5)
 
-    assert entry["job"]["state"] == "succeeded"
+    assert entry.state == "succeeded"
     assert clock.pauses == [1, 2, 4, 5, 5, 5]
     assert [line.split(" in ")[0] for line in warned] == [
         f"longrun: [?] connection lost, retrying ({n})" for n in range(1, 7)
@@ -266,7 +272,7 @@ def test_reconnect_pauses_double_up_to_their_cap(clock, warned, shown):
 
 def test_a_lost_connection_is_retried_until_the_job_limit_plus_the_margin(clock, warned):
     running = {"jobs": [{"ansible_job_id": JID, "finished": False,
-                         "job": {"state": "running", "timeout": 100, "duration": 40.0}}]}
+                         "job": {"state": "running", "timeout": 100, "duration": 40.0}}], "_longrun_protocol": 2}
     agent = ScriptedAgent([running] + [AnsibleConnectionFailure("refused")] * 100)
 
     with pytest.raises(AnsibleConnectionFailure) as exc_info:
@@ -285,7 +291,7 @@ def test_a_lost_connection_is_retried_until_the_wait_ends(clock, warned):
     agent = ScriptedAgent([AnsibleConnectionFailure("refused")] * 100)
 
     with pytest.raises(AnsibleConnectionFailure, match="did not restore it"):
-        RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["j0", "j1"]}, seconds=20)
+        RemoteWaiter(agent, {}, "/async").wait_for_jobs(StatusRequest(jids=["j0", "j1"]), seconds=20)
 
     assert clock.now == pytest.approx(1020)
     assert clock.pauses == [1, 2, 4, 5, 5, 3]
@@ -315,7 +321,7 @@ def test_a_wait_of_zero_seconds_raises_the_connection_error_as_it_is(clock):
     ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job"],
 )
 def test_latest_end(clock, entries, expected):
-    end = _remote_wait.latest_end(entries)
+    end = _remote_wait.latest_end([JobEntry(**dict({"ansible_job_id": "j1"}, **entry)) for entry in entries])
     assert end == (None if expected is None else pytest.approx(clock.now + expected))
 
 
@@ -323,7 +329,7 @@ def test_wait_for_jobs_does_not_retry_a_refused_request():
     agent = ScriptedAgent([{"failed": True, "msg": "jobs[0]: jid '../x' is not a job id"}, _batch("succeeded")])
 
     with pytest.raises(AnsibleActionFail, match="is not a job id"):
-        RemoteWaiter(agent, {}, "/async").wait_for_jobs({"jobs": ["../x"]}, seconds=100)
+        RemoteWaiter(agent, {}, "/async").wait_for_jobs(StatusRequest(jids=["../x"]), seconds=100)
     assert len(agent.requests) == 1
 
 
@@ -342,4 +348,4 @@ def test_wait_for_jobs_does_not_retry_a_refused_request():
     ids=["one-running", "one-no-duration", "one-ended", "many", "many-no-duration"],
 )
 def test_progress_line(entries, line):
-    assert _remote_wait.progress_line(entries) == line
+    assert _remote_wait.progress_line([JobEntry.from_fields(entry) for entry in entries]) == line

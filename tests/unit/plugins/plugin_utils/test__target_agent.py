@@ -24,15 +24,28 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
+    PROTOCOL_VERSION,
+    VERSION_KEY,
+    LaunchRequest,
+    RoundRequest,
+    StatusReply,
+    StatusRequest,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, _parse_reply
 
-PROTOCOL = {"_longrun_protocol": 1}
+
+def _wire(request: t.Any, **params: t.Any) -> dict:
+    """The request as it goes on the wire, with some params changed (bypassing the controller's checks)."""
+    message = request.to_wire()
+    message["params"].update(params)
+    return message
 
 
 def _status_request(async_dir: str, jid: str = "j1.2", wait: float = 0) -> dict:
-    return {"op": "status", "params": {"jid": jid, "mode": "status", "wait": wait, "_async_dir": async_dir}}
+    return StatusRequest(jids=[jid], single=True, wait=wait, async_dir=async_dir).to_wire()
 
 
 def _run_agent(boot: str, *args: str, stdin: t.Optional[str] = None) -> dict:
@@ -56,7 +69,7 @@ def _reply(stdout: str) -> dict:
     lines = stdout.splitlines()
     assert len(lines) == 1, stdout
     reply = json.loads(lines[0])
-    assert reply.pop("_longrun_protocol") == 1
+    assert reply.pop(VERSION_KEY) == PROTOCOL_VERSION
     return reply
 
 
@@ -90,7 +103,7 @@ def test_status_of_an_unknown_job_is_not_found(run_agent, tmp_path):
 
 
 def test_unknown_operation_fails_clearly(run_agent, tmp_path):
-    reply = run_agent({"op": "reboot", "params": {}})
+    reply = run_agent({VERSION_KEY: PROTOCOL_VERSION, "op": "reboot", "params": {}})
 
     assert reply == {"failed": True, "msg": "unknown request 'reboot'"}
 
@@ -123,18 +136,15 @@ def test_undecodable_request_fails_clearly():
 def test_launch_and_wait_for_the_end(tmp_path, janitor):
     async_dir = str(tmp_path / "async")
     program = "print('{\"changed\": false, \"ok\": 1}')\n"
-    launch = {
-        "op": "launch",
-        "params": {
-            "jid": "j77",
-            "async_dir": async_dir,
-            "timeout": 10,
-            "grace": 1,
-            "interpreter": sys.executable,
-            "payload": base64.b64encode(program.encode("utf-8")).decode("ascii"),
-            "style": "new",
-        },
-    }
+    launch = LaunchRequest(
+        jid="j77",
+        async_dir=async_dir,
+        timeout=10,
+        grace=1,
+        interpreter=sys.executable,
+        payload=base64.b64encode(program.encode("utf-8")).decode("ascii"),
+        style="new",
+    ).to_wire()
 
     launched = _run_pipelined(launch)
     janitor.track_supervisor(launched["job"]["pid"])
@@ -157,7 +167,8 @@ def test_launch_and_wait_for_the_end(tmp_path, janitor):
 
 
 def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
-    reply = _run_with_argv({"op": "launch", "params": {"jid": "j1", "async_dir": str(tmp_path), "timeout": 0, "grace": 1}})
+    launch = _launch_request(str(tmp_path), "print('{}')").replace(jid="j1", timeout=0, grace=1)
+    reply = _run_with_argv(launch.to_wire())
 
     assert reply == {"failed": True, "msg": "the async limit must be 1 to 3153600000 seconds (100 years), got 0"}
 
@@ -165,18 +176,18 @@ def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "stdout, expected",
     [
-        ('{"a": 1, "_longrun_protocol": 1}\n', {"a": 1, "_longrun_protocol": 1}),
+        ('{"a": 1, "_longrun_protocol": 2}\n', {"a": 1, "_longrun_protocol": 2}),
         (
-            'Welcome to host\n{"not": "ours"}\n{"a": 2, "_longrun_protocol": 1}\n\n',
-            {"a": 2, "_longrun_protocol": 1},
+            'Welcome to host\n{"not": "ours"}\n{"a": 2, "_longrun_protocol": 2}\n\n',
+            {"a": 2, "_longrun_protocol": 2},
         ),
         (
-            '{"a": 1, "_longrun_protocol": 1}\n{"a": 2, "_longrun_protocol": 1}\n',
-            {"a": 2, "_longrun_protocol": 1},
+            '{"a": 1, "_longrun_protocol": 2}\n{"a": 2, "_longrun_protocol": 2}\n',
+            {"a": 2, "_longrun_protocol": 2},
         ),
-        ('{"a": 3, "_longrun_protocol": 1}\n{"later": "noise"}\nbye\n', {"a": 3, "_longrun_protocol": 1}),
-        ('  {"a": 4, "_longrun_protocol": 1}  \r\n', {"a": 4, "_longrun_protocol": 1}),
-        ('{"a": 5, "_longrun_protocol": 1}\n{broken json\n', {"a": 5, "_longrun_protocol": 1}),
+        ('{"a": 3, "_longrun_protocol": 2}\n{"later": "noise"}\nbye\n', {"a": 3, "_longrun_protocol": 2}),
+        ('  {"a": 4, "_longrun_protocol": 2}  \r\n', {"a": 4, "_longrun_protocol": 2}),
+        ('{"a": 5, "_longrun_protocol": 2}\n{broken json\n', {"a": 5, "_longrun_protocol": 2}),
         ('["_longrun_protocol"]\n', None),
         ('{"failed": true}\n', None),
         ("Traceback (most recent call last):\n  ...\n", None),
@@ -199,9 +210,18 @@ def test_parse_reply(stdout, expected):
     assert _parse_reply(stdout) == expected
 
 
+@pytest.mark.parametrize("version", [1, 3, None])
+def test_a_reply_of_another_protocol_version_is_refused(version):
+    with pytest.raises(AnsibleActionFail) as raised:
+        _parse_reply(json.dumps({"changed": False, "jobs": [], VERSION_KEY: version}) + "\n")
+
+    assert f"replied in protocol version {version}, but this controller speaks version {PROTOCOL_VERSION}" in str(raised.value)
+    assert "reinstall the longrun.jobs collection" in str(raised.value)
+
+
 def test_the_agent_runs_without_site_packages(tmp_path):
     """-S: neither ansible nor the installed collection is importable, only the bundle."""
-    request = {"op": "status", "params": {"mode": "list", "_async_dir": str(tmp_path)}}
+    request = StatusRequest(mode="list", async_dir=str(tmp_path)).to_wire()
     completed = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _target_agent._BOOT_STDIN],
         input=agent_program() + "\n" + json.dumps(request),
@@ -211,7 +231,7 @@ def test_the_agent_runs_without_site_packages(tmp_path):
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert _reply(completed.stdout) == {"changed": False, "jobs": [], "async_dir": str(tmp_path)}
+    assert StatusReply.from_fields(_reply(completed.stdout)) == StatusReply(changed=False, jobs=[], async_dir=str(tmp_path))
 
 
 # Standard library modules whose import would add milliseconds to every launch (see _agent.py).
@@ -219,7 +239,7 @@ HEAVY_IMPORTS = ("typing", "dataclasses", "inspect", "subprocess", "tempfile", "
 
 
 def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
-    request = {"op": "launch", "params": _launch_params(str(tmp_path / "async"), "print('{}')")}
+    request = _launch_request(str(tmp_path / "async"), "print('{}')").to_wire()
     completed = subprocess.run(
         [sys.executable, "-I", "-S", "-X", "importtime", "-c", _target_agent._BOOT_STDIN],
         input=agent_program() + "\n" + json.dumps(request),
@@ -238,39 +258,54 @@ def test_a_launch_imports_none_of_the_heavy_standard_modules(tmp_path, janitor):
     assert sorted(imported.intersection(HEAVY_IMPORTS)) == []
 
 
+def test_a_status_request_imports_neither_the_supervisor_nor_the_round_code(tmp_path):
+    request = _status_request(str(tmp_path), jid="j1.2")
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", _target_agent._BOOT_STDIN],
+        input=agent_program() + "\n" + json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert _reply(completed.stdout)["jobs"][0]["job"]["state"] == "not_found"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
+    assert "ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request" in imported
+    assert [name for name in imported if "supervis" in name or name.endswith("._agent.rounds")] == []
+
+
 def test_kill_list_and_cleanup_through_the_agent(run_agent, tmp_path, janitor):
     async_dir = str(tmp_path / "async")
-    launched = _run_pipelined({"op": "launch", "params": _launch_params(async_dir, "import time; time.sleep(60)")})
+    launched = _run_pipelined(_launch_request(async_dir, "import time; time.sleep(60)").to_wire())
     janitor.track_supervisor(launched["job"]["pid"])
     jid = launched["ansible_job_id"]
 
-    listed = run_agent({"op": "status", "params": {"mode": "list", "_async_dir": async_dir}})
-    assert [(entry["ansible_job_id"], entry["state"]) for entry in listed["jobs"]] == [(jid, "running")]
+    listed = run_agent(StatusRequest(mode="list", async_dir=async_dir).to_wire())
+    assert [(entry["ansible_job_id"], entry["job"]["state"]) for entry in listed["jobs"]] == [(jid, "running")]
 
-    killed = run_agent({"op": "status", "params": {"mode": "kill", "jobs": [jid], "grace": 0, "_async_dir": async_dir}})
+    killed = run_agent(StatusRequest(mode="kill", jids=[jid], grace=0, wait=10, async_dir=async_dir).to_wire())
     assert killed["killed"] == [jid]
     assert killed["jobs"][0]["job"]["state"] == "killed"
     janitor.wait_until_gone(launched["job"]["pid"])
 
-    cleaned = run_agent({"op": "status", "params": {"mode": "cleanup", "older_than": "0s", "_async_dir": async_dir}})
+    cleaned = run_agent(StatusRequest(mode="cleanup", older_than=0.0, async_dir=async_dir).to_wire())
     assert cleaned["removed"] == [jid]
     assert list(Path(async_dir).iterdir()) == []
 
 
-def test_a_window_through_the_agent(tmp_path, janitor):
+def test_a_round_through_the_agent(tmp_path, janitor):
     async_dir = str(tmp_path / "async")
-    window = {
-        "_async_dir": async_dir,
-        "queue": [{"key": 0, "launch": _launch_params(async_dir, "print('{\"w\": 1}')")}],
-        "wait": 10,
-    }
+    round_request = RoundRequest(
+        async_dir=async_dir, queue=[(0, _launch_request(async_dir, "print('{\"w\": 1}')"))], wait=10
+    )
 
-    reply = _run_pipelined({"op": "window", "params": window})
+    reply = _run_pipelined(round_request.to_wire())
 
-    [launched] = reply["launched"]
-    janitor.track_supervisor(launched["reply"]["job"]["pid"])
+    [[key, launched]] = reply["launched"]
+    assert key == 0
+    janitor.track_supervisor(launched["job"]["pid"])
     [ended] = reply["ended"]
-    assert ended["ansible_job_id"] == launched["reply"]["ansible_job_id"]
+    assert ended["ansible_job_id"] == launched["ansible_job_id"]
     assert ended["result"] == {"w": 1}
 
 
@@ -278,15 +313,17 @@ def test_a_window_through_the_agent(tmp_path, janitor):
     "request_, message",
     [
         (
-            {"op": "status", "params": {"mode": "cleanup", "_async_dir": "/x"}},
-            "mode=cleanup needs jid, jobs or a filter",
+            _wire(StatusRequest(mode="status", async_dir="/x")),
+            "mode=status needs job ids",
         ),
-        ({"op": "status", "params": {"jobs": "j1", "_async_dir": "/x"}}, "jobs must be a list"),
-        ({"op": "window", "params": {"_async_dir": "/x", "queue": [{"key": 1}]}}, "each queued job needs a key"),
-        ({"op": "window", "params": {"_async_dir": "/x", "running": ["../x"]}}, "is not a job id"),
-        ({"op": "window", "params": {"_async_dir": ""}}, "the async dir is empty"),
+        (_wire(StatusRequest(async_dir="/x"), jids="j1"), "the status request's jids must be a list, got str"),
+        (_wire(RoundRequest(async_dir="/x"), queue=[{"key": 1}]), "queue[0] must be a [key, launch request] pair"),
+        (_wire(RoundRequest(async_dir="/x"), running=["../x"]), "is not a job id"),
+        (_wire(RoundRequest(async_dir="")), "the async dir is empty"),
+        (dict(_wire(StatusRequest(async_dir="/x", jids=["j1"])), **{VERSION_KEY: 1}),
+         f"the longrun agent speaks protocol version {PROTOCOL_VERSION} but the request is version 1"),
     ],
-    ids=["cleanup-without-selection", "jobs-string", "window-queue", "window-running", "window-async-dir"],
+    ids=["status-without-jids", "jids-string", "round-queue", "round-running", "round-async-dir", "old-version"],
 )
 def test_refused_requests_come_back_as_one_clear_message(request_, message):
     reply = _run_with_argv(request_)
@@ -296,16 +333,16 @@ def test_refused_requests_come_back_as_one_clear_message(request_, message):
     assert "internal error" not in reply["msg"]
 
 
-def _launch_params(async_dir: str, source: str) -> dict:
-    return {
-        "jid": "j88",
-        "async_dir": async_dir,
-        "timeout": 30,
-        "grace": 0,
-        "interpreter": sys.executable,
-        "payload": base64.b64encode(source.encode("utf-8")).decode("ascii"),
-        "style": "new",
-    }
+def _launch_request(async_dir: str, source: str) -> LaunchRequest:
+    return LaunchRequest(
+        jid="j88",
+        async_dir=async_dir,
+        timeout=30,
+        grace=0,
+        interpreter=sys.executable,
+        payload=base64.b64encode(source.encode("utf-8")).decode("ascii"),
+        style="new",
+    )
 
 
 # Routing of requests by a real action plugin with a real local connection.
@@ -316,16 +353,24 @@ def agent(make_action, task_vars):
     return TargetAgent(action, task_vars)
 
 
-def _list_request(async_dir: str, *, padding: int = 0) -> dict:
-    params: dict = {"mode": "list", "_async_dir": async_dir}
-    if padding:
-        # Ignored by the target; makes the request too large for the command line.
-        params["padding"] = "x" * padding
-    return params
+class PaddedListRequest(StatusRequest):
+    """A list request made too large for the command line by a param that the target ignores."""
+
+    __slots__ = ()
+
+    def to_wire(self) -> dict:
+        message = super().to_wire()
+        message["params"]["padding"] = "x" * _target_agent.MAX_COMMAND_BYTES
+        return message
+
+
+def _list_request(async_dir: str, *, padding: int = 0) -> StatusRequest:
+    kind = PaddedListRequest if padding else StatusRequest
+    return kind(mode="list", async_dir=async_dir)
 
 
 def test_without_pipelining_a_connection_that_can_pipeline_uses_stdin(agent, remote_commands, async_dir):
-    assert agent.request("status", _list_request(async_dir)) == {"changed": False, "jobs": [], "async_dir": async_dir}
+    assert agent.request(_list_request(async_dir)) == StatusReply(changed=False, jobs=[], async_dir=async_dir)
 
     [call] = remote_commands.calls
     assert call["in_data"].decode().startswith(agent_program() + "\n")
@@ -336,7 +381,7 @@ def test_without_pipelining_a_connection_that_can_pipeline_uses_stdin(agent, rem
 def test_enabled_pipelining_uses_stdin_even_with_become(agent, remote_commands, play_context, async_dir, pipelining):
     play_context.become = True
 
-    agent.request("status", _list_request(async_dir))
+    agent.request(_list_request(async_dir))
 
     [call] = remote_commands.calls
     assert call["in_data"] is not None
@@ -353,9 +398,9 @@ def stdin_refused(request, play_context, connection) -> str:
 
 
 def test_small_requests_go_on_the_command_line_when_stdin_is_refused(agent, remote_commands, async_dir, stdin_refused):
-    reply = agent.request("status", _list_request(async_dir))
+    reply = agent.request(_list_request(async_dir))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     [call] = remote_commands.calls
     assert call["in_data"] is None
     assert _target_agent._BOOT_ARGV in shlex.split(call["cmd"])
@@ -366,9 +411,9 @@ def test_large_requests_go_through_a_file_whose_dir_goes_in_the_same_command(
 ):
     connection.has_pipelining = False
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply == {"changed": False, "jobs": [], "async_dir": async_dir}
+    assert reply == StatusReply(changed=False, jobs=[], async_dir=async_dir)
     make_tmp, run = remote_commands.calls
     assert "mkdir" in make_tmp["cmd"]
     assert run["in_data"] is None
@@ -383,9 +428,9 @@ def test_large_requests_with_become_take_three_operations(agent, remote_commands
     # A become to root or to the connection user can read and remove the connection user's files.
     play_context.become = True
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     make_dir, run = remote_commands.calls
     assert make_dir["sudoable"] is False
     assert "umask 77 && mkdir -p " in make_dir["cmd"]
@@ -413,9 +458,9 @@ def test_large_requests_with_unprivileged_become_and_no_handover_take_cores_way(
     )
     monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     _handover, _make_tmp, run = remote_commands.calls
     assert "rm -rf" not in run["cmd"]
     tmpdir = connection._shell.tmpdir
@@ -467,9 +512,9 @@ def test_large_requests_from_an_admin_to_an_unprivileged_user_take_three_operati
         agent, monkeypatch, lambda path: os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode)
     )
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     make_dir, run = remote_commands.calls
     assert make_dir["sudoable"] is False
     assert "chown " in make_dir["cmd"]
@@ -492,9 +537,9 @@ def test_large_requests_from_a_non_admin_to_an_unprivileged_user_use_acls(
         agent, monkeypatch, lambda path: subprocess.run(["getfacl", "-cp", path], capture_output=True, text=True, check=True).stdout
     )
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     make_dir, run = remote_commands.calls
     assert make_dir["sudoable"] is False
     assert "setfacl" in make_dir["cmd"] and "chown" not in make_dir["cmd"]
@@ -522,9 +567,9 @@ def test_a_handover_dir_that_cannot_be_made_falls_back_to_cores_way(
     monkeypatch.setattr(agent.action, "get_become_option", lambda name: "no-such-user-longrun")
     monkeypatch.setattr(agent.action, "_fixup_perms2", lambda paths, **kwargs: None)
 
-    reply = agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    reply = agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
-    assert reply["jobs"] == []
+    assert reply.jobs == []
     assert len(remote_commands.calls) == 3
     # The failed attempt left nothing behind.
     assert os.listdir(admin_becomes_unprivileged) == []
@@ -536,7 +581,7 @@ def test_a_private_dir_that_cannot_be_made_fails_with_advice(agent, remote_comma
     monkeypatch.setattr(agent.action, "get_shell_option", lambda name, default=None: "/proc/no-such-dir")
 
     with pytest.raises(AnsibleActionFail, match="cannot create a temporary directory under /proc/no-such-dir"):
-        agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+        agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
 
 def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_commands, connection, remote_tmp, async_dir):
@@ -544,7 +589,7 @@ def test_large_requests_use_an_existing_tmp_dir_and_keep_it(agent, remote_comman
     tmpdir = agent.action._make_tmp_path()
     remote_commands.calls.clear()
 
-    agent.request("status", _list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
+    agent.request(_list_request(async_dir, padding=_target_agent.MAX_COMMAND_BYTES))
 
     [run] = remote_commands.calls
     assert shlex.quote(os.path.join(tmpdir, "longrun_request")) in run["cmd"]
@@ -560,7 +605,7 @@ def test_a_missing_interpreter_fails_with_advice(make_action, task_vars, async_d
     agent = TargetAgent(action, task_vars, interpreter="/nonexistent/python3")
 
     with pytest.raises(AnsibleActionFail) as caught:
-        agent.request("status", _list_request(async_dir))
+        agent.request(_list_request(async_dir))
 
     message = caught.value.message
     assert message.startswith(
@@ -587,3 +632,16 @@ def test_replies_with_invalid_utf8_are_refused_as_core_refuses_module_results(re
         _target_agent._refuse_invalid_utf8(reply)
     monkeypatch.setenv("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE", "false")
     _target_agent._refuse_invalid_utf8(reply)
+
+
+def test_a_reply_that_does_not_follow_the_protocol_is_refused_clearly(agent, monkeypatch, async_dir):
+    reply = {"changed": False, "jobs": [{"ansible_job_id": "../x"}], VERSION_KEY: PROTOCOL_VERSION}
+    monkeypatch.setattr(agent, "_send", lambda request: reply)
+
+    with pytest.raises(AnsibleActionFail) as raised:
+        agent.request(_list_request(async_dir))
+
+    assert str(raised.value).startswith(
+        "the longrun agent on the target sent a reply this controller cannot read: the StatusReply's jobs[0]'s "
+        "ansible_job_id: jid '../x' is not a job id"
+    )

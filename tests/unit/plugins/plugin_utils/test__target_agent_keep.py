@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusReply, StatusRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _target_agent
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_source
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
@@ -38,13 +39,9 @@ def shown(monkeypatch) -> list:
     return messages
 
 
-def _list_params(async_dir: str) -> dict:
-    return {"mode": "list", "_async_dir": async_dir}
-
-
-def _list_jobs(agent: TargetAgent, async_dir: str) -> dict:
+def _list_jobs(agent: TargetAgent, async_dir: str) -> StatusReply:
     """One list request through the agent: the request every test here sends."""
-    return agent.request("status", _list_params(async_dir))
+    return agent.request(StatusRequest(mode="list", async_dir=async_dir))
 
 
 def test_kept_requests_run_from_an_agent_file_and_a_request_file_that_stay(
@@ -52,7 +49,7 @@ def test_kept_requests_run_from_an_agent_file_and_a_request_file_that_stay(
 ):
     reply = _list_jobs(agent, async_dir)
 
-    assert reply == {"changed": False, "jobs": [], "async_dir": async_dir}
+    assert (reply.changed, reply.jobs, reply.async_dir) == (False, [], async_dir)
     run = remote_commands.calls[-1]
     assert run["in_data"] is None
     [kept] = os.listdir(remote_tmp)

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import PROTOCOL_VERSION, VERSION_KEY, StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
@@ -23,7 +24,7 @@ def write_ended(async_dir: str, jid: str) -> None:
 
 
 def status_request(async_dir: str, jid: str) -> dict:
-    return {"op": "status", "params": {"jid": jid, "mode": "status", "_async_dir": async_dir, "_remove_ended": True}}
+    return StatusRequest(jids=[jid], single=True, async_dir=async_dir, remove_ended=True).to_wire()
 
 
 class DeadPipe(io.StringIO):
@@ -77,3 +78,34 @@ def test_main_keeps_the_record_when_the_reply_cannot_be_delivered(monkeypatch, a
 def test_deliver_tells_whether_the_reply_went_out():
     assert _agent.deliver("{}\n", io.StringIO()) is True
     assert _agent.deliver("{}\n", DeadPipe()) is False
+
+
+@pytest.mark.parametrize("version", [1, 3])
+def test_main_refuses_a_request_of_another_protocol_version(monkeypatch, async_dir, version):
+    write_ended(async_dir, "j1.1")
+    stdout = io.StringIO()
+
+    run_main(monkeypatch, dict(status_request(async_dir, "j1.1"), **{VERSION_KEY: version}), stdout)
+
+    reply = json.loads(stdout.getvalue())
+    assert reply == {
+        "failed": True,
+        "msg": (
+            f"the longrun agent speaks protocol version {PROTOCOL_VERSION} but the request is version {version}: "
+            "the controller and the agent it shipped disagree; reinstall the longrun.jobs collection on the "
+            "controller, and do not reuse a kept agent program with another version of it"
+        ),
+        VERSION_KEY: PROTOCOL_VERSION,
+    }
+    # Nothing was served: the ended job's record stays.
+    assert os.listdir(async_dir) == ["j1.1"]
+
+
+def test_main_refuses_a_request_without_a_version_as_one_of_version_1(monkeypatch, async_dir):
+    stdout = io.StringIO()
+    message = status_request(async_dir, "j1.1")
+    del message[VERSION_KEY]
+
+    run_main(monkeypatch, message, stdout)
+
+    assert "but the request is version 1" in json.loads(stdout.getvalue())["msg"]

@@ -13,17 +13,38 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils import _specs
-from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import listed_entry
+from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import RequestError, parse_request
 
 
 def params(async_dir: str, jid: str, *, mode: str = "status", wait: float = 0, remove_ended: bool = False) -> dict:
     return {"jid": jid, "mode": mode, "wait": wait, "_async_dir": async_dir, "_remove_ended": remove_ended}
+
+
+def handle_request(params: dict) -> dict:
+    """Serve options as the action sends them: checked on the controller, typed, over the wire, served here.
+
+    mode=list entries come back in the shape the action returns them.
+    """
+    request = parse_request(params).replace(
+        async_dir=params["_async_dir"],
+        remove_ended=bool(params.get("_remove_ended")),
+        check_mode=bool(params.get("_check_mode")),
+        keep_undecodable=bool(params.get("_keep_undecodable")),
+    )
+    received = _protocol.StatusRequest.from_wire(json.loads(json.dumps(request.to_wire())))
+    reply = _status_request.handle_request(received)
+    wire = reply.to_wire()
+    if request.mode == "list":
+        wire["jobs"] = [listed_entry(entry) for entry in reply.jobs]
+    return wire
 
 
 def write_ended(async_dir: str, jid: str = "j1.1") -> None:
@@ -50,7 +71,7 @@ def write_running(async_dir: str, jid: str = "j1.1") -> None:
 
 def test_status_of_an_ended_job(async_dir):
     write_ended(async_dir)
-    result = _status_request.handle_request(params(async_dir, "j1.1"))
+    result = handle_request(params(async_dir, "j1.1"))
     assert result["changed"] is False
     assert result["removed"] == []
     (entry,) = result["jobs"]
@@ -65,7 +86,7 @@ def test_status_of_an_ended_job(async_dir):
 
 def test_status_with_remove_ended_removes_the_files(async_dir):
     write_ended(async_dir)
-    result = _status_request.handle_request(params(async_dir, "j1.1", remove_ended=True))
+    result = handle_request(params(async_dir, "j1.1", remove_ended=True))
     assert result["changed"] is True
     assert result["removed"] == ["j1.1"]
     assert os.listdir(async_dir) == []
@@ -77,7 +98,7 @@ def test_remove_ended_keeps_a_result_with_bytes_that_are_not_utf8_when_asked(asy
     stdout = b"caf\xc3\xa9 \xff end".decode("utf-8", "surrogateescape")
     _store.write_record(async_dir, _record.JobRecord(jid="j1.1", state=_record.SUCCEEDED, result={"stdout": stdout}))
     write_ended(async_dir, "j1.2")
-    result = _status_request.handle_request({
+    result = handle_request({
         "jobs": ["j1.1", "j1.2"], "mode": "status", "wait": 0, "_async_dir": async_dir, "_remove_ended": True,
         "_keep_undecodable": keep_undecodable,
     })
@@ -91,7 +112,7 @@ def test_remove_ended_keeps_a_result_with_bytes_that_are_not_utf8_when_asked(asy
 
 def test_status_of_a_running_job_waits_and_reports_running(async_dir):
     write_running(async_dir)
-    result = _status_request.handle_request(params(async_dir, "j1.1", wait=0.2, remove_ended=True))
+    result = handle_request(params(async_dir, "j1.1", wait=0.2, remove_ended=True))
     (entry,) = result["jobs"]
     assert entry["finished"] is False
     assert entry["result"] is None
@@ -100,7 +121,7 @@ def test_status_of_a_running_job_waits_and_reports_running(async_dir):
 
 
 def test_status_of_a_missing_job(async_dir):
-    result = _status_request.handle_request(params(async_dir, "j9.9", remove_ended=True))
+    result = handle_request(params(async_dir, "j9.9", remove_ended=True))
     (entry,) = result["jobs"]
     assert entry["failed"] is True
     assert entry["job"]["state"] == _record.NOT_FOUND
@@ -110,7 +131,7 @@ def test_status_of_a_missing_job(async_dir):
 def test_cleanup_of_an_ended_job_removes_its_files(async_dir):
     write_ended(async_dir)
     write_ended(async_dir, "j1.2")
-    result = _status_request.handle_request(params(async_dir, "j1.1", mode="cleanup"))
+    result = handle_request(params(async_dir, "j1.1", mode="cleanup"))
     assert result["changed"] is True
     assert result["removed"] == ["j1.1"]
     assert sorted(os.listdir(async_dir)) == [".j1.2.stderr", ".j1.2.stdout", "j1.2"]
@@ -118,7 +139,7 @@ def test_cleanup_of_an_ended_job_removes_its_files(async_dir):
 
 def test_cleanup_of_a_running_job_keeps_its_record(async_dir):
     write_running(async_dir)
-    result = _status_request.handle_request(params(async_dir, "j1.1", mode="cleanup"))
+    result = handle_request(params(async_dir, "j1.1", mode="cleanup"))
     assert result["changed"] is False
     assert result["removed"] == []
     (entry,) = result["jobs"]
@@ -129,7 +150,7 @@ def test_cleanup_of_a_running_job_keeps_its_record(async_dir):
 
 
 def test_cleanup_of_a_missing_job_changes_nothing(async_dir):
-    result = _status_request.handle_request(params(async_dir, "j9.9", mode="cleanup"))
+    result = handle_request(params(async_dir, "j9.9", mode="cleanup"))
     assert result["changed"] is False
     assert result["removed"] == []
 
@@ -141,8 +162,12 @@ def test_traversal_jid_is_refused_and_touches_nothing(tmp_path, async_dir, mode,
     victim.write_text("precious")
     if jid == "VICTIM_ABSOLUTE":
         jid = str(victim)
-    with pytest.raises(_status_request.RequestError, match="not a job id"):
-        _status_request.handle_request(params(async_dir, jid, mode=mode, remove_ended=True))
+    # Refused on the controller, and by the agent for a request that did not come through it.
+    with pytest.raises(RequestError, match="not a job id"):
+        handle_request(params(async_dir, jid, mode=mode, remove_ended=True))
+    message = _protocol.StatusRequest(mode=mode, jids=[jid], single=True, remove_ended=True, async_dir=async_dir).to_wire()
+    with pytest.raises(_agent.AgentError, match="not a job id"):
+        _agent.serve(message)
     assert victim.read_text() == "precious"
     assert os.listdir(async_dir) == []
 
@@ -150,14 +175,14 @@ def test_traversal_jid_is_refused_and_touches_nothing(tmp_path, async_dir, mode,
 @pytest.mark.parametrize("mode", ["status", "cleanup"])
 def test_negative_wait_is_refused(async_dir, mode):
     write_ended(async_dir)
-    with pytest.raises(_status_request.RequestError, match="wait must be 0 or more"):
-        _status_request.handle_request(params(async_dir, "j1.1", mode=mode, wait=-1))
+    with pytest.raises(RequestError, match="wait must be 0 or more"):
+        handle_request(params(async_dir, "j1.1", mode=mode, wait=-1))
     assert os.path.exists(os.path.join(async_dir, "j1.1"))
 
 
 def test_empty_async_dir_is_refused():
     with pytest.raises(_status_request.RequestError, match="async dir is empty"):
-        _status_request.handle_request(params("", "j1.1"))
+        handle_request(params("", "j1.1"))
 
 
 def test_status_then_cleanup_of_a_real_job(async_dir, janitor):
@@ -167,135 +192,13 @@ def test_status_then_cleanup_of_a_real_job(async_dir, janitor):
     _handshake.launch(spec)
     meta = json.loads(Path(async_dir, "j7.7").read_text())[_record.META_KEY]
     janitor.track_supervisor(meta["pid"], meta["pid_start_time"])
-    status = _status_request.handle_request(params(async_dir, "j7.7", wait=20))
+    status = handle_request(params(async_dir, "j7.7", wait=20))
     (entry,) = status["jobs"]
     assert entry["finished"] is True
     assert entry["result"] == {"x": 1}
-    cleanup = _status_request.handle_request(params(async_dir, "j7.7", mode="cleanup"))
+    cleanup = handle_request(params(async_dir, "j7.7", mode="cleanup"))
     assert cleanup["removed"] == ["j7.7"]
     assert not Path(async_dir, "j7.7").exists()
-
-
-def request(**params) -> dict:
-    """Parameters as the module and the action pass them after argument spec validation."""
-    values = {
-        "jid": None,
-        "jobs": None,
-        "mode": "status",
-        "wait": 0,
-        "return_when": "all",
-        "signal": "TERM",
-        "grace": 5,
-        "states": None,
-        "older_than": None,
-        "force": False,
-    }
-    values.update(params)
-    return values
-
-
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        ({"mode": "restart", "jid": "j1"}, "unknown mode 'restart': use one of status, cleanup, kill, list"),
-        ({"jid": "j1", "jobs": ["j2"]}, "give either jid or jobs, not both: jid names one job, jobs a list of them"),
-        ({"jid": "j1", "states": ["failed"]}, "states is only used with mode=list or mode=cleanup, not mode=status"),
-        (
-            {"jid": "j1", "mode": "kill", "older_than": "1d"},
-            "older_than is only used with mode=list or mode=cleanup, not mode=kill",
-        ),
-        ({"mode": "list", "force": True}, "force is only used with mode=cleanup, not mode=list"),
-        ({"jid": "j1/../x"}, "jid 'j1/../x' is not a job id"),
-        ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not string"),
-        ({"jobs": ["j1", {"ansible_job_id": "../x"}]}, "jobs[1].ansible_job_id: jid '../x' is not a job id"),
-        ({"mode": "list", "older_than": "soon"}, "older_than 'soon' is not a duration"),
-        ({"mode": "cleanup", "older_than": -1}, "older_than must be 0 or more seconds, got -1"),
-        ({"mode": "list", "states": ["done"]}, "unknown state(s) done in states: use running, succeeded, failed"),
-        ({}, "mode=status needs jid or jobs: pass the registered result of the launch"),
-        ({"mode": "kill"}, "mode=kill needs jid or jobs"),
-        ({"mode": "cleanup"}, "mode=cleanup needs jid, jobs or a filter: for example older_than: 1d"),
-        ({"mode": "cleanup", "force": True}, "mode=cleanup needs jid, jobs or a filter"),
-        ({"jid": "j1", "wait": -1}, "wait must be 0 or more seconds, got -1: use wait: 0 to report at once"),
-        ({"jid": "j1", "wait": "10"}, "wait must be 0 or more seconds, got '10'"),
-        ({"jid": "j1", "wait": True}, "wait must be 0 or more seconds, got True"),
-        (
-            {"jid": "j1", "mode": "kill", "grace": -2},
-            "grace must be 0 or more seconds, got -2: use grace: 0 to send SIGKILL at once",
-        ),
-        ({"jid": "j1", "return_when": "first"}, "return_when must be all or any, got 'first'"),
-        (
-            {"jid": "j1", "mode": "kill", "signal": "STOP"},
-            "signal must be one of TERM, INT, HUP, QUIT, USR1, USR2, KILL, got 'STOP'",
-        ),
-    ],
-    ids=[
-        "mode",
-        "jid-and-jobs",
-        "states-with-status",
-        "older-than-with-kill",
-        "force-with-list",
-        "bad-jid",
-        "jobs-string",
-        "bad-item",
-        "older-than-text",
-        "older-than-negative",
-        "unknown-state",
-        "status-without-jobs",
-        "kill-without-jobs",
-        "cleanup-without-selection",
-        "force-alone",
-        "negative-wait",
-        "text-wait",
-        "bool-wait",
-        "negative-grace",
-        "return-when",
-        "signal",
-    ],
-)
-def test_parse_request_names_the_problem_and_the_fix(params, message):
-    with pytest.raises(_status_request.RequestError) as caught:
-        _status_request.parse_request(request(**params))
-    assert message in str(caught.value)
-
-
-def test_parse_request_of_the_stock_form():
-    parsed = _status_request.parse_request(request(jid="j1.2", wait=3))
-    assert (parsed.mode, parsed.jids, parsed.single, parsed.wait, parsed.skipped) == ("status", ["j1.2"], True, 3.0, 0)
-
-
-def test_parse_request_of_registered_results():
-    loop = {"results": [{"ansible_job_id": "j1"}, {"skipped": True}, {"ansible_job_id": "j2"}]}
-    parsed = _status_request.parse_request(request(jobs=[loop, "j3", "j1"], _skipped=2, return_when="any"))
-    assert parsed.jids == ["j1", "j2", "j3"]
-    assert parsed.single is False
-    assert parsed.skipped == 3
-    assert parsed.return_when == "any"
-
-
-def test_parse_request_of_a_filter_only_cleanup():
-    parsed = _status_request.parse_request(request(mode="cleanup", older_than="1d12h", states=["failed"], force=True))
-    assert parsed.jids is None
-    assert parsed.older_than == 129600
-    assert parsed.states == ["failed"]
-    assert parsed.force is True
-
-
-@pytest.mark.parametrize("grace, wait, expected", [(5, 0, 5 + _kill.KILL_SETTLE), (0, 0, _kill.KILL_SETTLE), (5, 2, 2)])
-def test_kill_waits_for_grace_and_settling_by_default(grace, wait, expected):
-    parsed = _status_request.parse_request(request(mode="kill", jid="j1", grace=grace, wait=wait))
-    assert parsed.wait == expected
-    assert parsed.signal == "TERM"
-
-
-def test_parse_request_fills_defaults_for_missing_options():
-    parsed = _status_request.parse_request({"jid": "j1"})
-    assert (parsed.mode, parsed.wait, parsed.grace, parsed.signal, parsed.return_when) == (
-        "status",
-        0.0,
-        _specs.DEFAULT_GRACE,
-        "TERM",
-        "all",
-    )
 
 
 def test_status_of_many_jobs_waits_for_all(async_dir, launcher):
@@ -305,7 +208,7 @@ def test_status_of_many_jobs_waits_for_all(async_dir, launcher):
 
     jobs = ["j1.2", {"ansible_job_id": "j1.1"}, "j1.3", {"skipped": True}]
 
-    result = _status_request.handle_request(dict(params(async_dir, ""), jid=None, jobs=jobs, wait=20))
+    result = handle_request(dict(params(async_dir, ""), jid=None, jobs=jobs, wait=20))
 
     assert [entry["ansible_job_id"] for entry in result["jobs"]] == ["j1.2", "j1.1", "j1.3"]
     assert [entry["job"]["state"] for entry in result["jobs"]] == ["failed", "succeeded", "succeeded"]
@@ -319,7 +222,7 @@ def test_status_of_many_jobs_returns_at_the_first_end_with_any(async_dir, launch
     launcher.launch("import time; time.sleep(0.3); print('{}')", jid="j1.2")
 
     started = time.monotonic()
-    result = _status_request.handle_request(
+    result = handle_request(
         dict(params(async_dir, ""), jid=None, jobs=["j1.1", "j1.2"], wait=20, return_when="any")
     )
 
@@ -333,7 +236,7 @@ def test_kill_request_kills_and_reports(async_dir, launcher):
     Path(async_dir, "j1.3").write_text(json.dumps({"started": 1, "finished": 0}))
 
     # Grace enough for SIGTERM alone: with none, whether SIGKILL follows depends on scheduling.
-    result = _status_request.handle_request(
+    result = handle_request(
         dict(params(async_dir, "", mode="kill"), jid=None, jobs=["j1.1", "j1.2", "j1.3"], grace=10)
     )
 
@@ -347,7 +250,7 @@ def test_kill_request_kills_and_reports(async_dir, launcher):
 def test_kill_request_in_check_mode_changes_nothing_on_disk(async_dir, launcher):
     launcher.launch("import time; time.sleep(60)", jid="j1.1")
 
-    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="kill"), _check_mode=True))
+    result = handle_request(dict(params(async_dir, "j1.1", mode="kill"), _check_mode=True))
 
     assert result["changed"] is True
     assert result["killed"] == ["j1.1"]
@@ -360,7 +263,7 @@ def test_list_request(async_dir):
     write_ended(async_dir, "j1.1")
     write_running(async_dir, "j1.2")
 
-    result = _status_request.handle_request(dict(params(async_dir, "", mode="list"), jid=None))
+    result = handle_request(dict(params(async_dir, "", mode="list"), jid=None))
 
     assert result["changed"] is False
     assert result["async_dir"] == async_dir
@@ -387,7 +290,7 @@ def test_list_request_with_filters(async_dir):
     write_ended(async_dir, "j1.2")
     os.utime(os.path.join(async_dir, "j1.1"), (time.time() - 7200, time.time() - 7200))
 
-    result = _status_request.handle_request(
+    result = handle_request(
         dict(params(async_dir, "", mode="list"), jid=None, older_than="1h", states=["succeeded"])
     )
 
@@ -399,9 +302,9 @@ def test_cleanup_request_by_filter(async_dir):
     write_ended(async_dir, "j1.1")
     write_running(async_dir, "j1.2")
 
-    result = _status_request.handle_request(dict(params(async_dir, "", mode="cleanup"), jid=None, older_than=0))
+    result = handle_request(dict(params(async_dir, "", mode="cleanup"), jid=None, older_than=0))
 
-    assert result == {
+    expected = {
         "changed": True,
         "removed": ["j1.1"],
         "spared": ["j1.2"],
@@ -410,6 +313,9 @@ def test_cleanup_request_by_filter(async_dir):
         "async_dir": async_dir,
         "ignored": 0,
     }
+    assert {key: result[key] for key in expected} == expected
+    # The fields of the other modes stay empty.
+    assert (result["jobs"], result["refused"], result["failed"]) == ([], {}, False)
     assert os.listdir(async_dir) == ["j1.2"]
 
 
@@ -417,7 +323,7 @@ def test_cleanup_of_one_job_with_force_kills_it_first(async_dir, launcher):
     launcher.launch("import time; time.sleep(60)", jid="j1.1")
     job_pid = launcher.meta("j1.1")["job_pid"]
 
-    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), force=True, grace=0))
+    result = handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), force=True, grace=0))
 
     assert result["killed"] == ["j1.1"]
     assert result["removed"] == ["j1.1"]
@@ -427,7 +333,7 @@ def test_cleanup_of_one_job_with_force_kills_it_first(async_dir, launcher):
 
 def test_stock_cleanup_in_check_mode_removes_nothing(async_dir):
     write_ended(async_dir)
-    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), _check_mode=True))
+    result = handle_request(dict(params(async_dir, "j1.1", mode="cleanup"), _check_mode=True))
     assert result["changed"] is True
     assert result["removed"] == ["j1.1"]
     assert os.path.exists(os.path.join(async_dir, "j1.1"))
@@ -437,14 +343,14 @@ def test_a_relative_async_dir_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.mkdir("async")
     write_ended(str(tmp_path / "async"))
-    result = _status_request.handle_request(params("async", "j1.1"))
+    result = handle_request(params("async", "j1.1"))
     assert result["jobs"][0]["results_file"] == str(tmp_path / "async" / "j1.1")
 
 
 def test_kill_request_does_not_report_a_job_that_ended_on_its_own_as_killed(async_dir, job_ending_when_killed):
     job_ending_when_killed("j1.1")
 
-    result = _status_request.handle_request(dict(params(async_dir, "j1.1", mode="kill"), grace=0, wait=10))
+    result = handle_request(dict(params(async_dir, "j1.1", mode="kill"), grace=0, wait=10))
 
     assert result["jobs"][0]["job"]["state"] == "succeeded"
     assert result["killed"] == []

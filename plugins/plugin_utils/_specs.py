@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE, MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE
 
 STATUS_MODES = ("status", "cleanup", "kill", "list")
 RETURN_WHEN = ("all", "any")

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from ansible_collections.longrun.jobs.plugins.module_utils._selection import (
+from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import (
     SelectionError,
     flatten_jobs,
     parse_duration,

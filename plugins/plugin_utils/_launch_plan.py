@@ -2,7 +2,7 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Launching a wrapped module as a supervised job: building it on the controller, starting it on the target."""
+"""The plan of a launch: the wrapped module built on the controller, as the launch request the target serves."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 import typing as t
 
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
@@ -19,40 +20,48 @@ NO_JOB_ID = "No job id was returned by the async task"
 
 
 @dataclasses.dataclass
-class PreparedLaunch:
+class LaunchPlan:
     """Everything a launch needs, built ahead so that the launch itself is one remote request."""
 
-    params: dict
+    request: LaunchRequest
     # The module's own interpreter, or None for non-Python modules (the agent then finds one).
     interpreter: t.Optional[str]
 
 
-def prepare_launch(
+def plan_launch(
     action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict
-) -> PreparedLaunch:
+) -> LaunchPlan:
     request = resolve_wrapped_module(action, request, task_vars)
     module_args = dict(request.module_args)
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.
     module_args["_ansible_tmpdir"] = None
     payload = build_module_payload(action, request.module_name, module_args, task_vars)
-    params = dict(
-        payload.wrapper_args(),
+    launch_request = LaunchRequest(
         jid=f"j{secrets.randbelow(10 ** 12)}",
         async_dir=async_dir,
         timeout=timeout,
         grace=grace,
+        interpreter=payload.interpreter,
+        payload=payload.payload_b64,
+        style=payload.style,
+        args_data=payload.args_data,
     )
-    return PreparedLaunch(params=params, interpreter=payload.interpreter if payload.style == "new" else None)
+    return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 
 
-def launch(agent: TargetAgent, prepared: PreparedLaunch) -> dict:
+def launch(agent: TargetAgent, plan: LaunchPlan) -> LaunchReply:
     """Start the job; the reply carries ansible_job_id, results_file and job, or failed and msg."""
-    launched = agent.request("launch", prepared.params)
-    if launched.get("failed"):
-        launched.setdefault("msg", "the job could not be launched")
-    elif "ansible_job_id" not in launched:
+    launched = agent.request(plan.request)
+    if launched.failed:
+        return launched.replace(msg=launched.msg or "the job could not be launched")
+    if launched.ansible_job_id is None:
         # Core's message for a launch that returned no job id (TaskExecutor._poll_async_result).
-        detail = launched.get("msg")
-        launched.update(failed=True, msg=NO_JOB_ID + (f": {detail}" if detail else ""))
+        detail = launched.msg
+        return launched.replace(failed=True, msg=NO_JOB_ID + (f": {detail}" if detail else ""))
     return launched
+
+
+def failure_result(launched: LaunchReply) -> dict:
+    """The task result of a launch that failed."""
+    return {"failed": True, "msg": launched.msg}

@@ -2,18 +2,20 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Building a launch with a real action plugin and starting it through the real agent."""
+"""Planning a launch with a real action plugin and starting it through the real agent."""
 
 from __future__ import annotations
 
 import base64
 import re
 import sys
+import typing as t
 
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.run import ActionModule as RunAction
-from ansible_collections.longrun.jobs.plugins.plugin_utils._launcher import PreparedLaunch, launch, prepare_launch
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest, StatusRequest
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, launch, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
@@ -33,10 +35,10 @@ def action(make_action):
 
 @pytest.fixture
 def prepare(action, async_dir, task_vars):
-    def build(request: RunRequest = ECHO, **options) -> PreparedLaunch:
+    def build(request: RunRequest = ECHO, **options) -> LaunchPlan:
         values = dict(timeout=7, grace=2, async_dir=async_dir, task_vars=task_vars)
         values.update(options)
-        return prepare_launch(action, request, **values)
+        return plan_launch(action, request, **values)
 
     return build
 
@@ -45,53 +47,54 @@ def prepare(action, async_dir, task_vars):
 def run_until_end(action, task_vars, async_dir, janitor):
     """Launch with the real agent and wait for the job's end."""
 
-    def run(prepared: PreparedLaunch) -> dict:
-        agent = TargetAgent(action, task_vars, interpreter=prepared.interpreter)
-        launched = launch(agent, prepared)
-        assert launched.get("failed") is not True, launched
-        janitor.track_supervisor(launched["job"]["pid"])
-        reply = agent.request("status", {"jid": launched["ansible_job_id"], "wait": 20, "_async_dir": async_dir})
-        janitor.wait_until_gone(launched["job"]["pid"])
-        (entry,) = reply["jobs"]
-        return entry
+    def run(plan: LaunchPlan) -> dict:
+        agent = TargetAgent(action, task_vars, interpreter=plan.interpreter)
+        launched = launch(agent, plan)
+        assert launched.failed is not True, launched
+        janitor.track_supervisor(launched.job["pid"])
+        reply = agent.request(StatusRequest(jids=[launched.ansible_job_id], single=True, wait=20, async_dir=async_dir))
+        janitor.wait_until_gone(launched.job["pid"])
+        (entry,) = reply.jobs
+        return entry.fields()
 
     return run
 
 
-def test_prepare_launch_builds_the_wrapper_parameters(prepare, async_dir, task_vars):
-    prepared = prepare()
+def test_plan_launch_builds_the_launch_request(prepare, async_dir, task_vars):
+    plan = prepare()
 
-    params = prepared.params
-    assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace"}
+    params = plan.request.fields()
+    assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace", "args_data"}
+    assert params["args_data"] is None
     assert params["style"] == "new"
     assert params["interpreter"] == task_vars["ansible_python_interpreter"]
-    assert prepared.interpreter == task_vars["ansible_python_interpreter"]
+    assert plan.interpreter == task_vars["ansible_python_interpreter"]
     assert re.fullmatch(r"j[0-9]{1,12}", params["jid"])
     assert (params["async_dir"], params["timeout"], params["grace"]) == (async_dir, 7, 2)
     assert base64.b64decode(params["payload"], validate=True)
 
 
-def test_prepare_launch_gives_every_job_its_own_id(prepare):
-    assert len({prepare().params["jid"] for _attempt in range(5)}) == 5
+def test_plan_launch_gives_every_job_its_own_id(prepare):
+    assert len({prepare().request.jid for _attempt in range(5)}) == 5
 
 
 def test_the_job_makes_its_own_tmp_dir(action, prepare):
     task_tmp = action._make_tmp_path()
 
-    payload = base64.b64decode(prepare().params["payload"])
+    payload = base64.b64decode(prepare().request.payload)
 
     # The task's tmp dir is removed when the task returns, long before the job ends.
     assert b'"_ansible_tmpdir": null' in payload
     assert task_tmp.rstrip("/").encode() not in payload
 
 
-def test_prepare_launch_leaves_the_request_alone(prepare):
+def test_plan_launch_leaves_the_request_alone(prepare):
     request = RunRequest("ansible.builtin.command", {"_raw_params": "echo hi"}, {})
     prepare(request)
     assert request == RunRequest("ansible.builtin.command", {"_raw_params": "echo hi"}, {})
 
 
-def test_a_prepared_launch_runs_the_module(prepare, run_until_end):
+def test_a_planned_launch_runs_the_module(prepare, run_until_end):
     entry = run_until_end(prepare())
 
     assert entry["job"]["state"] == "succeeded"
@@ -101,9 +104,9 @@ def test_a_prepared_launch_runs_the_module(prepare, run_until_end):
 
 def test_the_task_settings_reach_the_module(make_action, async_dir, task_vars, run_until_end):
     checking = make_action(RunAction, "longrun.jobs.run", {}, async_val=10, poll=0, check_mode=True)
-    prepared = prepare_launch(checking, ECHO, timeout=7, grace=2, async_dir=async_dir, task_vars=task_vars)
+    plan = plan_launch(checking, ECHO, timeout=7, grace=2, async_dir=async_dir, task_vars=task_vars)
 
-    entry = run_until_end(prepared)
+    entry = run_until_end(plan)
 
     assert entry["job"]["state"] == "succeeded"
     assert entry["result"].get("stdout", "") == ""
@@ -111,16 +114,19 @@ def test_the_task_settings_reach_the_module(make_action, async_dir, task_vars, r
 
 
 def test_a_launch_the_target_refuses_is_failed(action, prepare, task_vars, async_dir):
-    prepared = prepare()
-    prepared.params["interpreter"] = "/nonexistent/python3"
+    plan = prepare()
+    plan.request = plan.request.replace(interpreter="/nonexistent/python3")
 
-    launched = launch(TargetAgent(action, task_vars, interpreter=sys.executable), prepared)
+    launched = launch(TargetAgent(action, task_vars, interpreter=sys.executable), plan)
 
-    assert launched["failed"] is True
-    assert launched["msg"].startswith(
+    assert launched.failed is True
+    assert launched.msg.startswith(
         "cannot launch the job: cannot start the module with interpreter '/nonexistent/python3'"
     )
-    assert "ansible_job_id" not in launched
+    assert launched.ansible_job_id is None
+
+
+ANY_LAUNCH = LaunchRequest(jid="j1", async_dir="/async", timeout=1, grace=0, interpreter="python3", payload="")
 
 
 class AnsweringAgent:
@@ -129,9 +135,9 @@ class AnsweringAgent:
     def __init__(self, reply: dict) -> None:
         self.reply = reply
 
-    def request(self, operation: str, params: dict) -> dict:
-        assert operation == "launch"
-        return dict(self.reply)
+    def request(self, request: t.Any) -> LaunchReply:
+        assert request.op == "launch"
+        return LaunchReply.from_wire(dict(self.reply))
 
 
 @pytest.mark.parametrize(
@@ -144,6 +150,6 @@ class AnsweringAgent:
     ],
 )
 def test_a_reply_without_a_job_id_is_a_failure(reply, msg):
-    launched = launch(AnsweringAgent(reply), PreparedLaunch(params={}, interpreter=None))
-    assert launched["failed"] is True
-    assert launched["msg"] == msg
+    launched = launch(AnsweringAgent(reply), LaunchPlan(request=ANY_LAUNCH, interpreter=None))
+    assert launched.failed is True
+    assert launched.msg == msg
