@@ -28,7 +28,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import record as
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 
-# Type checkers only: the target agent imports this module on every launch (see _agent.py).
+# Type checkers only: the target agent imports this module on every launch (see the docstring above).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t

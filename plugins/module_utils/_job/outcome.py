@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
-    from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _output
 
 # Caps of captured output kept when a module crashes.
 TAIL_BYTES = 4096
@@ -46,7 +46,7 @@ class FoundResult:
 
     def __init__(
         self,
-        output: _module_output.ModuleResult,
+        output: _output.ModuleResult,
         summary: t.Dict[str, t.Any],
         problem: t.Optional[str],
         junk: t.Optional[str],
@@ -59,7 +59,7 @@ class FoundResult:
 
 def interpret_exit(
     record: _record.JobRecord, async_dir: str, command: t.List[str], status: t.Optional[int]
-) -> t.Optional[_module_output.ModuleResult]:
+) -> t.Optional[_output.ModuleResult]:
     """End the record as the module's exit says; returns its JSON result, which is not loaded, when it gave one.
 
     The output is judged as ansible-core judges it: one JSON result, with anything
@@ -109,10 +109,10 @@ def _record_crash(
     if problem is None:
         # Imported here, in the supervisor at the job's end: the launcher never needs it.
         # pylint: disable-next=import-outside-toplevel,redefined-outer-name
-        from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _output
 
         problem = "No start of json char found"
-        if _module_output.has_line_starting_with_brace(_store.side_path(async_dir, record.jid, ".stdout")):
+        if _output.has_line_starting_with_brace(_store.side_path(async_dir, record.jid, ".stdout")):
             problem = "no line of the output starts a valid JSON object"
     record.crash(
         _sentences.crash_cause(signal=signal_name, exit_code=exit_code, problem=problem),
@@ -135,12 +135,12 @@ def _find_result(async_dir: str, jid: str) -> t.Optional[FoundResult]:
     try:
         # Imported here, in the supervisor at the job's end: the launcher never needs it.
         # pylint: disable-next=import-outside-toplevel,redefined-outer-name
-        from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _module_output
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _output
 
-        output = _module_output.find_result(path)
+        output = _output.find_result(path)
         if output is None:
             return None
-        trailer = _module_output.judge_trailer(output)
+        trailer = _output.judge_trailer(output)
         return FoundResult(output, output.small_values(_SUMMARY_KEYS), trailer.problem, trailer.junk)
     except (OSError, ValueError):
         return None
@@ -156,7 +156,7 @@ def _read_tail(async_dir: str, jid: str, suffix: str, limit: int = TAIL_BYTES) -
         return b""
 
 
-def save_end(async_dir: str, record: _record.JobRecord, output: t.Optional[_module_output.ModuleResult]) -> None:
+def save_end(async_dir: str, record: _record.JobRecord, output: t.Optional[_output.ModuleResult]) -> None:
     """Remove the job's files and write its end record, with the module's result when it gave one."""
     jid = record.jid
     # Only the module's stdout is still needed, and only when its result is copied from there:
@@ -183,7 +183,7 @@ def save_end(async_dir: str, record: _record.JobRecord, output: t.Optional[_modu
 
 
 def _document_chunks(
-    async_dir: str, record: _record.JobRecord, output: _module_output.ModuleResult
+    async_dir: str, record: _record.JobRecord, output: _output.ModuleResult
 ) -> t.Iterator[bytes]:
     """The ended record: the module's members copied from its output, then ours."""
     yield b"{"

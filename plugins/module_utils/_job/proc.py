@@ -12,7 +12,7 @@ import time
 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import SIGKILL_SETTLE
 
-# Type checkers only: the target agent imports this module on every launch (see _agent.py).
+# Type checkers only: the target agent imports this module on every launch (see _agent/main.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
