@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -144,3 +145,27 @@ def job_ending_when_killed(async_dir) -> t.Iterator[t.Callable[[str], None]]:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture
+def spawn():
+    """Start processes in sessions of their own; kill their groups and reap them afterwards."""
+    started = []
+
+    def start(argv):
+        process = subprocess.Popen(argv, start_new_session=True)  # pylint: disable=consider-using-with
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                process.wait(timeout=10)
+            except ChildProcessError:
+                pass

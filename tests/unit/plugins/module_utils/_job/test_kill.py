@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 import typing as t
 from pathlib import Path
@@ -41,24 +40,6 @@ def start_stubborn(launcher, tmp_path: Path, wait_until, jid: str, *, grace: int
 
 def alive(pids: t.Dict[str, int]) -> t.Dict[str, int]:
     return {name: pid for name, pid in pids.items() if _proc.pid_alive(pid)}
-
-
-@pytest.fixture
-def spawn():
-    """A process in a session of its own, standing in for the orphaned job process of a lost record."""
-    started: t.List[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(["sleep", "60"], start_new_session=True)  # pylint: disable=consider-using-with
-        started.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_kill_goes_through_the_supervisor_and_ends_the_whole_tree(launcher, async_dir, tmp_path, wait_until):
@@ -186,7 +167,7 @@ def lost_record(async_dir: str, **changes: t.Any) -> None:
     ids=["start-time-unknown", "pid-reused", "rebooted"],
 )
 def test_a_lost_job_is_only_killed_when_its_process_is_surely_its_own(async_dir, spawn, changes):
-    bystander = spawn()
+    bystander = spawn(["sleep", "60"])
     start_time = _proc.process_start_time(bystander.pid)
     if changes.get("job_start_time") == "other":
         changes["job_start_time"] = start_time + 1

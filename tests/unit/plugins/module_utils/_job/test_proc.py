@@ -19,30 +19,6 @@ from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _
 NO_SUCH_PID = 2**22 + 12345
 
 
-@pytest.fixture
-def spawn():
-    """Start processes in sessions of their own; kill their groups and reap them afterwards."""
-    started = []
-
-    def start(argv):
-        process = subprocess.Popen(argv, start_new_session=True)  # pylint: disable=consider-using-with
-        started.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                process.wait(timeout=10)
-            except ChildProcessError:
-                pass
-
-
 def test_process_start_time_is_a_stable_int():
     first = _proc.process_start_time(os.getpid())
     assert isinstance(first, int)
