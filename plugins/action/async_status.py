@@ -14,20 +14,20 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import (
     batch_result,
     flat_entry,
     listed_entry,
     summarize,
 )
+from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
+from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import (
     async_status_argument_spec,
     async_status_constraints,
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import RequestError, parse_request
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
-from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
-from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 

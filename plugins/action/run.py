@@ -13,18 +13,18 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, SETTLE_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
-from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, SETTLE_SECONDS
 
 
 class ActionModule(ActionBase):

@@ -25,10 +25,8 @@ from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
     StatusRequest,
 )
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
-from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
-from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
-from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
+from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
@@ -40,6 +38,8 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
     RemoteWaiter,
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
+from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
+from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option, strict_utf8_results
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 

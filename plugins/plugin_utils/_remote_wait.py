@@ -13,9 +13,9 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusReply, StatusRequest
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, strict_utf8_results
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
 
 try:
     from ansible.plugins.connection.ssh import AnsibleControlPersistBrokenPipeError

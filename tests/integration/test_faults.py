@@ -23,10 +23,10 @@ from helpers import pids_with_cmdline, wait_until
 from playbook_run import RunPlaybook
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
-from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
 
 BIG_OUTPUT_BYTES = 50 * 1024 * 1024
 # The old supervisor read the output whole: its peak was several times the output size.

@@ -18,6 +18,11 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import (
+    Removals,
+    job_entry,
+    remove_job_files,
+)
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
@@ -28,11 +33,6 @@ from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
     RoundReply,
     RoundRequest,
     holds_undecodable_text,
-)
-from ansible_collections.longrun.jobs.plugins.module_utils._agent.status_request import (
-    Removals,
-    job_entry,
-    remove_job_files,
 )
 
 LaunchFunction = t.Callable[[LaunchRequest], LaunchReply]

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
-    JobEntry,
-    StatusReply,
-    StatusRequest,
-    holds_undecodable_text,
-)
 from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
 from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
+    JobEntry,
+    StatusReply,
+    StatusRequest,
+    holds_undecodable_text,
+)
 
 # Job files to remove once the reply has reached the controller: (async dir, jid).
 Removals = t.List[t.Tuple[str, str]]

@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
-from ansible_collections.longrun.jobs.plugins.module_utils._protocol import PROTOCOL_VERSION, VERSION_KEY, StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import PROTOCOL_VERSION, VERSION_KEY, StatusRequest
 
 
 def write_ended(async_dir: str, jid: str) -> None:

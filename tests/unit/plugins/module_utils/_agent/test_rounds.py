@@ -16,8 +16,8 @@ import typing as t
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
-from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._agent.rounds import run_round
+from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
     LaunchReply,
     LaunchRequest,

@@ -15,11 +15,11 @@ import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
 from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
-from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
-from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import listed_entry
 from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import RequestError, parse_request
 
