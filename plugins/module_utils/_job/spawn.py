@@ -179,7 +179,8 @@ def _spawn(command: t.List[str], *, stdin_fd: int, stdout_fd: int, stderr_fd: in
     """
     if _posix_spawn_reports_failures():
         _stop_inheriting_descriptors()
-        return os.posix_spawnp(
+        # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
+        return os.posix_spawnp(  # pylint: disable=ansible-bad-function
             command[0],
             command,
             environment,
