@@ -13,6 +13,9 @@ import stat
 from pathlib import Path
 
 import pytest
+
+from ansible.release import __version__ as ansible_version
+
 from helpers import pids_with_cmdline, wait_until
 from playbook_run import RunPlaybook
 
@@ -20,6 +23,12 @@ LOCAL_OPERATION_RE = re.compile(r"^<[^>]+> (?:EXEC|PUT|FETCH) .{0,100}", re.MULT
 SSH_OPERATION_RE = re.compile(r"^<[^>]+> SSH: EXEC .{0,100}", re.MULTILINE)
 # The stock poller needs about 16.7 s for this job; ours returns when it ends.
 LONG_POLL_BOUND = 9.0
+# ansible.builtin.command's own msg for a non-zero exit, as each core words it.
+COMMAND_FAILURE_MSG = (
+    "The command exited with a non-zero return code."
+    if tuple(int(part) for part in ansible_version.split(".")[:2]) >= (2, 21)
+    else "non-zero return code"
+)
 
 
 def job_files(async_dir: Path) -> list[str]:
@@ -141,7 +150,7 @@ def test_run_behaviour(run_playbook: RunPlaybook, out_dir: Path) -> None:
     assert module_failed["rc"] == 3
     assert module_failed["stdout"] == "some output"
     # The module's own msg, as stock gives it; our sentence is job.msg.
-    assert module_failed["msg"] == "non-zero return code"
+    assert module_failed["msg"] == COMMAND_FAILURE_MSG
     assert "rc=3" in module_failed["job"]["msg"]
     module_crashed = data["module_crashed"]
     assert module_crashed["job"]["state"] == "failed"
