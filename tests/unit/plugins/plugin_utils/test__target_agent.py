@@ -136,15 +136,7 @@ def test_undecodable_request_fails_clearly():
 def test_launch_and_wait_for_the_end(tmp_path, janitor):
     async_dir = str(tmp_path / "async")
     program = "print('{\"changed\": false, \"ok\": 1}')\n"
-    launch = LaunchRequest(
-        jid="j77",
-        async_dir=async_dir,
-        timeout=10,
-        grace=1,
-        interpreter=sys.executable,
-        payload=base64.b64encode(program.encode("utf-8")).decode("ascii"),
-        style="new",
-    ).to_wire()
+    launch = _launch_request(async_dir, program, jid="j77", timeout=10, grace=1).to_wire()
 
     launched = _run_pipelined(launch)
     janitor.track_supervisor(launched["job"]["pid"])
@@ -333,12 +325,14 @@ def test_refused_requests_come_back_as_one_clear_message(request_, message):
     assert "internal error" not in reply["msg"]
 
 
-def _launch_request(async_dir: str, source: str) -> LaunchRequest:
+def _launch_request(
+    async_dir: str, source: str, *, jid: str = "j88", timeout: int = 30, grace: int = 0
+) -> LaunchRequest:
     return LaunchRequest(
-        jid="j88",
+        jid=jid,
         async_dir=async_dir,
-        timeout=30,
-        grace=0,
+        timeout=timeout,
+        grace=grace,
         interpreter=sys.executable,
         payload=base64.b64encode(source.encode("utf-8")).decode("ascii"),
         style="new",
