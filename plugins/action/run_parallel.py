@@ -28,6 +28,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_S
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
@@ -160,6 +161,7 @@ class ActionModule(ActionBase):
         grace = validation.validated_parameters["grace"]
         if grace < 0:
             raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
+        request = resolve_wrapped_module(self, request, task_vars)
         plan = plan_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
         return PlannedJob(index=index, name=name or _default_name(module_part), plan=plan,
                           timeout=timeout, grace=grace)

@@ -12,7 +12,6 @@ import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
-from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
@@ -31,7 +30,6 @@ class LaunchPlan:
 def plan_launch(
     action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict
 ) -> LaunchPlan:
-    request = resolve_wrapped_module(action, request, task_vars)
     module_args = dict(request.module_args)
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.

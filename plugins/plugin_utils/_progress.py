@@ -40,6 +40,11 @@ def stdout_is_for_people(name: t.Optional[str] = None) -> bool:
     return plugin_class is not None and _written_for_people(plugin_class)
 
 
-def show_progress(line: str) -> None:
-    """Show a progress line: on stdout with a callback for people, else on stderr, where JSON parsers do not look."""
+def show_progress(line: str, *, verbosity: int = 0) -> None:
+    """Show a progress line from ``verbosity`` on: on stdout with a callback for people, else on stderr.
+
+    On stderr, JSON parsers of stdout do not look.
+    """
+    if display.verbosity < verbosity:
+        return
     display.display(line, stderr=not stdout_is_for_people())
