@@ -5,9 +5,9 @@
 """Transparent mode: ansible-core's own normal and command actions, with their async tasks run as longrun jobs.
 
 The action plugins in the collection's ``transparent/action_plugins`` dir take the names
-``normal``, ``command`` and ``async_status``. With that dir on the action plugin path, core
+``normal``, ``command``, ``uri`` and ``async_status``. With that dir on the action plugin path, core
 finds them first for ``ansible.legacy.normal`` (every module without an action plugin of its
-own), ``ansible.legacy.command`` (``command:``, ``shell:`` and ad hoc commands) and
+own), ``ansible.legacy.command`` (``command:``, ``shell:`` and ad hoc commands), ``ansible.legacy.uri`` and
 ``ansible.legacy.async_status`` (``async_status:`` and core's own poller). This module is
 imported for every task those names serve, so it stays light: the job code is imported only
 for a task that runs as a job.
@@ -61,7 +61,7 @@ def runs_as_job(action: t.Any) -> bool:
     if not isinstance(async_val, int) or async_val <= 0:
         return False
     connection = action._connection
-    return not connection.has_native_async and getattr(connection._shell, "SHELL_FAMILY", None) == "sh"
+    return not getattr(connection, "has_native_async", False) and getattr(connection._shell, "SHELL_FAMILY", None) == "sh"
 
 
 def run_as_job(action: t.Any, tmp: t.Any, task_vars: t.Optional[dict], *, module_name: str) -> dict:
