@@ -61,7 +61,9 @@ def runs_as_job(action: t.Any) -> bool:
     if not isinstance(async_val, int) or async_val <= 0:
         return False
     connection = action._connection
-    return not getattr(connection, "has_native_async", False) and getattr(connection._shell, "SHELL_FAMILY", None) == "sh"
+    if getattr(connection, "has_native_async", False):
+        return False
+    return getattr(connection._shell, "SHELL_FAMILY", None) == "sh"
 
 
 def run_as_job(action: t.Any, tmp: t.Any, task_vars: t.Optional[dict], *, module_name: str) -> dict:
