@@ -38,8 +38,9 @@ def stock_action(name: str) -> type:
     module_name = f"_longrun_stock_action_{name}"
     module = sys.modules.get(module_name)
     if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, os.path.join(_STOCK_ACTION_DIR, f"{name}.py"))
-        if spec is None or spec.loader is None:
+        path = os.path.join(_STOCK_ACTION_DIR, f"{name}.py")
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None or not os.path.isfile(path):
             raise ImportError(f"ansible-core's own action plugin {name} is missing from {_STOCK_ACTION_DIR}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
