@@ -171,4 +171,3 @@ def launched_job(launched: LaunchReply) -> dict:
         "results_file": launched.results_file,
         "job": dict(launched.job),
     }
-
