@@ -34,7 +34,14 @@ def _ansible_doc(collections_path: str, *args: str) -> subprocess.CompletedProce
     return subprocess.run([str(ansible_doc), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
-@pytest.mark.parametrize("role, option", [("longrun.jobs.parallel", "parallel_limit"), ("longrun.jobs.cleanup", "cleanup_older_than")])
+@pytest.mark.parametrize(
+    "role, option",
+    [
+        ("longrun.jobs.parallel", "parallel_limit"),
+        ("longrun.jobs.cleanup", "cleanup_older_than"),
+        ("longrun.jobs.transparent_mode", "transparent_mode_config_file"),
+    ],
+)
 def test_ansible_doc_renders_roles(role: str, option: str, collections_path: str) -> None:
     done = _ansible_doc(collections_path, "-t", "role", role)
     assert done.returncode == 0, done.stderr
