@@ -43,7 +43,7 @@ DIFFERENCES_BY_DESIGN: dict[str, str] = {
 # is an expected failure while its only differences are these; (case, None) covers the whole result.
 KNOWN_DIFFERENCES: dict[tuple[str, str | None], str] = {
     ("r_become", None): (
-        "become to the connection user (root to root, su) on the local connection: the status request "
+        "become to the connection user (root to root, su) on the local connection of core 2.19+: the status request "
         "fails with 'Premature end of stream waiting for become success' (TargetAgent._as_run calls "
         "build_become_command to measure the command, which arms the connection's become check)"
     ),
@@ -59,7 +59,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str | None], str] = {
     ("r_sync_command_defaults", "stdout"): "module_defaults for ansible.builtin.command, also without async",
     ("r_sync_command_defaults", "stdout_lines"): "as stdout",
     ("r_command_failed_when_delegated", "failed_when_suppressed_exception"): (
-        "core 2.19+: a poll > 0 job result carries no error summary for failed_when to suppress"
+        "core 2.19 and 2.20: a poll > 0 job result carries no error summary for failed_when to suppress"
     ),
 }
 
