@@ -23,8 +23,8 @@ STOCK_DEFAULTS = {"stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines"
 def task_result_for_job(entry: JobEntry, *, stock_defaults: bool = False, action: t.Any = None) -> dict:
     """The module result at the top level (as stock does), plus ansible_job_id, finished and job.
 
-    With ``action``, a module error serialized by ansible-core 2.19+ (an ``exception`` with its
-    type tag) goes through core's own parser, so that core words its ``msg`` as for stock async.
+    With ``action``, a failed module result, or a module error serialized by ansible-core 2.19+ (an
+    ``exception`` with its type tag), goes through core's own parser, as stock's poller result does.
     """
     result: dict = {}
     if stock_defaults:
@@ -34,7 +34,9 @@ def task_result_for_job(entry: JobEntry, *, stock_defaults: bool = False, action
     if finished:
         module_result = dict(entry.result or {})
         _pass_module_messages(module_result)
-        if action is not None and _holds_serialized_error(module_result):
+        # Core's parser of module output makes the result of stock's poller: its error summary of a failure
+        # (2.19 and 2.20), which failed_when keeps as failed_when_suppressed_exception, and its msg for errors.
+        if action is not None and (module_result.get("failed") is True or _holds_serialized_error(module_result)):
             module_result, core_words_msg = _parsed_by_core(action, module_result)
         result.update(module_result)
         for stream in ("stdout", "stderr"):

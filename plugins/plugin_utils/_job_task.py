@@ -33,14 +33,20 @@ class JobTask:
 
     ``announce_verbosity`` is the verbosity from which the line naming the started job is shown:
     0 for longrun.jobs.run, 1 (``-v``) for transparent mode, whose output otherwise matches stock's.
+    With ``hand_over_at_task_timeout``, a job that outlives the task timeout is handed to core's
+    poller, which waits outside the timeout as it does for stock async (transparent mode); else the
+    task fails with ``timedout`` and names the job (longrun.jobs.run).
     """
 
-    def __init__(self, action: ActionBase, *, announce_verbosity: int = 0) -> None:
+    def __init__(
+        self, action: ActionBase, *, announce_verbosity: int = 0, hand_over_at_task_timeout: bool = False
+    ) -> None:
         # Core's alarm for the task timeout starts right before the action's run().
         self.deadline = TaskDeadline(action._task, started=time.monotonic())
         self.action = action
         self.task = action._task
         self.announce_verbosity = announce_verbosity
+        self.hand_over_at_task_timeout = hand_over_at_task_timeout
         # The job id once the launch request is out: what a task timeout must not lose.
         self._launching: t.Optional[dict] = None
         self.poll = self._take_over_polling()
@@ -64,7 +70,7 @@ class JobTask:
             # The alarm fired in a remote command that outlasted the margin: the job goes on, keep its id.
             if self._launching is None:
                 raise
-            result.update(self._cut_by_task_timeout(self._launching))
+            result.update(self._at_task_timeout(self._launching))
         finally:
             if self.task.async_val:
                 # Core keeps the tmp dir of async tasks for stock's wrapper; ours does not need it.
@@ -133,7 +139,7 @@ class JobTask:
             # Stock's poller returns what async_status gives: the same keys here.
             return task_result_for_job(entry, stock_defaults=True, action=self.action)
         if self.deadline.passed():
-            return dict(self._cut_by_task_timeout(launched_job(launched)), job=entry.job)
+            return dict(self._at_task_timeout(launched_job(launched)), job=entry.job)
         result = dict(launched_job(launched), job=entry.job)
         result.update(
             failed=True,
@@ -143,6 +149,14 @@ class JobTask:
             ),
         )
         return result
+
+    def _at_task_timeout(self, launching: dict) -> dict:
+        """The result of a task whose timeout ended the wait (or the launch) while its job goes on."""
+        if self.hand_over_at_task_timeout and launching.get("ansible_job_id") and self.poll > 0:
+            # Core's poller runs after the timeout's alarm and reads the job through our async_status.
+            self.task.poll = self.poll
+            return launching
+        return self._cut_by_task_timeout(launching)
 
     def _cut_by_task_timeout(self, launching: dict) -> dict:
         """The result of a task whose timeout ended the wait (or the launch) while its job goes on."""

@@ -14,6 +14,7 @@ the async dir is resolved on the target by the user that runs the job.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 import shlex
@@ -185,16 +186,24 @@ class TargetAgent:
         return command if length <= MAX_COMMAND_BYTES else None
 
     def _as_run(self, command: str) -> str:
-        """The command as _low_level_execute_command will run it, assuming become applies whenever it is set."""
+        """The command as _low_level_execute_command will run it: through become when core uses it, and the shell."""
         connection = self.action._connection
-        if connection.become:
-            command = connection.become.build_become_command(command, connection._shell)
+        if connection.become and self._becomes():
+            # On a copy: building a become command arms the plugin's success marker, which the
+            # connection would then wait for on the next command, also one that core runs without become.
+            command = copy.copy(connection.become).build_become_command(command, connection._shell)
         if connection.allow_executable:
             command = connection._shell.append_command(command, "sleep 0")
             executable = self.action._play_context.executable
             if executable:
                 command = f"{executable} -c {shlex.quote(command)}"
         return command
+
+    def _becomes(self) -> bool:
+        """Whether core wraps a command in become: not for the connection user itself, unless allowed."""
+        remote_user = self.action._get_remote_user()
+        become_user = self.action.get_become_option("become_user")
+        return bool(C.BECOME_ALLOW_SAME_USER or become_user != remote_user or not (remote_user or become_user))
 
     def _host(self) -> str:
         return str(getattr(self.action._play_context, "remote_addr", None) or "")

@@ -52,6 +52,24 @@ def stock_action(name: str) -> type:
     return t.cast(type, module.ActionModule)
 
 
+def apply_builtin_module_defaults(action: t.Any, name: str) -> None:
+    """Put the task's module_defaults for ``ansible.builtin.<name>`` under its args, as core does without the mode.
+
+    Core picks a task's module_defaults by the action plugin the task resolves to. ``command:``,
+    ``uri:`` and ``async_status:`` resolve to the plugins of this dir, so defaults written for the
+    builtin's FQCN would be missed; those written for the short name are in the args already, and
+    the args keep what they hold. Tasks that reach the plugin from another action (shell runs
+    command) resolve to that action, whose defaults core applied.
+    """
+    task = action._task
+    if not task.module_defaults or task.resolved_action not in (name, f"ansible.legacy.{name}"):
+        return
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import with_module_defaults
+
+    task.args = with_module_defaults(action, f"ansible.builtin.{name}", task.args)
+
+
 def runs_as_job(action: t.Any) -> bool:
     """Whether the task of ``action`` runs as a longrun job rather than through core's own code.
 
@@ -75,7 +93,7 @@ def run_as_job(action: t.Any, tmp: t.Any, task_vars: t.Optional[dict], *, module
     from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
     from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 
-    job = JobTask(action, announce_verbosity=1)
+    job = JobTask(action, announce_verbosity=1, hand_over_at_task_timeout=True)
 
     def prepare() -> t.Tuple[RunRequest, int]:
         # Core has put the task's module_defaults into its args already, as it does for stock.

@@ -3,8 +3,7 @@
 playbooks/transparent/compare.yml registers one result per case (``r_<case>``) and dumps them all;
 it runs once with the mode off (core's own action plugins) and once with the mode on
 (ANSIBLE_ACTION_PLUGINS naming the collection's transparent/action_plugins). The results are
-compared key by key, to any depth, except for DIFFERENCES_BY_DESIGN; KNOWN_DIFFERENCES are the
-reported bugs. The two runs go side by side and cost most of this file's time, so the tests of
+compared key by key, to any depth, except for DIFFERENCES_BY_DESIGN. The two runs go side by side and cost most of this file's time, so the tests of
 one transport share them.
 """
 
@@ -39,30 +38,6 @@ DIFFERENCES_BY_DESIGN: dict[str, str] = {
     # An until-loop's count depends on how soon its job ended, in stock as in ours.
     "attempts": VALUE,
 }
-# Differences found by these tests that are bugs (or undecided), reported on issue 13: such a case
-# is an expected failure while its only differences are these; (case, None) covers the whole result.
-KNOWN_DIFFERENCES: dict[tuple[str, str | None], str] = {
-    ("r_become", None): (
-        "become to the connection user (root to root, su) on the local connection of core 2.19+: the status request "
-        "fails with 'Premature end of stream waiting for become success' (TargetAgent._as_run calls "
-        "build_become_command to measure the command, which arms the connection's become check)"
-    ),
-    ("r_timeout", None): (
-        "a task timeout shorter than a poll > 0 job: stock's poller is outside the timeout and the task "
-        "succeeds; transparent mode ends the wait and fails the task with timedout"
-    ),
-    ("r_wait_command", "stdout"): (
-        "module_defaults for ansible.builtin.command do not reach `command:` tasks with the mode on "
-        "(the task resolves to ansible.legacy.command, our action plugin)"
-    ),
-    ("r_wait_command", "stdout_lines"): "as stdout",
-    ("r_sync_command_defaults", "stdout"): "module_defaults for ansible.builtin.command, also without async",
-    ("r_sync_command_defaults", "stdout_lines"): "as stdout",
-    ("r_command_failed_when_delegated", "failed_when_suppressed_exception"): (
-        "core 2.19 and 2.20: a poll > 0 job result carries no error summary for failed_when to suppress"
-    ),
-}
-
 # The cases of compare.yml, by the way they run.
 POLLED = (
     "r_shell_ignore_errors",
@@ -201,21 +176,12 @@ def differences(stock: t.Any, ours: t.Any, path: str) -> list[tuple[str, str]]:
     return [] if same else [(path, f"stock {stock!r}, transparent {ours!r}")]
 
 
-def known_reason(case: str, where: str) -> str | None:
-    top_key = where[len(case) + 1 :].split(".")[0].split("[")[0]
-    return KNOWN_DIFFERENCES.get((case, None)) or KNOWN_DIFFERENCES.get((case, top_key))
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_results_match_stock(mode_runs: ModeRuns, case: str) -> None:
     stock, ours = mode_runs.stock_results, mode_runs.ours_results
     assert sorted(stock) == sorted(ours) == sorted(CASES), "compare.yml and CASES name different cases"
     found = differences(stock[case], ours[case], case)
-    unknown = [f"{where}: {what}" for where, what in found if known_reason(case, where) is None]
-    assert not unknown, "results differ with transparent mode on:\n" + "\n".join(unknown)
-    if found:
-        reasons = sorted({t.cast(str, known_reason(case, where)) for where, _what in found})
-        pytest.xfail("known difference: " + "; ".join(reasons) + "\n" + "\n".join(f"{w}: {d}" for w, d in found))
+    assert not found, "results differ with transparent mode on:\n" + "\n".join(f"{w}: {d}" for w, d in found)
 
 
 def test_each_case_exercises_its_feature(mode_runs: ModeRuns) -> None:
@@ -238,9 +204,6 @@ def test_each_case_exercises_its_feature(mode_runs: ModeRuns) -> None:
 def async_results(results: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
     """Every result of an async task or of an async_status poll, loop items one by one."""
     found = {case: results[case] for case in (*POLLED, *LAUNCHED, *WAITED, TIMED_OUT)}
-    if results["r_become"].get("failed"):
-        # The known become bug: the wait failed, and its result names no job.
-        del found["r_become"]
     found.update({f"{LOOPED}[{index}]": item for index, item in enumerate(results[LOOPED]["results"])})
     return found
 
@@ -256,15 +219,11 @@ def test_async_tasks_run_as_longrun_jobs(mode_runs: ModeRuns) -> None:
         assert result.get("job", {}).get("origin") == "longrun", f"{case}: {result}"
     for case in WITHOUT_ASYNC:
         assert "job" not in results[case] and "ansible_job_id" not in results[case], f"{case}: {results[case]}"
-    # Poll 0 launches, and the job a task timeout left running, keep a record of our schema; nothing else
-    # does: poll > 0 results removed theirs, and tasks without async never made one.
-    kept = {results[case]["ansible_job_id"]: case for case in (*LAUNCHED, TIMED_OUT)}
+    # Poll 0 launches keep a record of our schema; nothing else does: poll > 0 results removed theirs
+    # (the job that outlived its task timeout through core's poller and cleanup, as with stock), and
+    # tasks without async never made one.
+    kept = {results[case]["ansible_job_id"]: case for case in LAUNCHED}
     records = {path.name for path in mode_runs.ours_async_dir.iterdir()}
-    if results["r_become"].get("failed"):
-        # The known become bug fails the wait, which leaves the job's record (its id is not in the result).
-        records -= {
-            jid for jid in records - set(kept) if read_meta(mode_runs.ours_async_dir / jid)["state"] == "succeeded"
-        }
     assert sorted(records) == sorted(kept)
     for jid, case in kept.items():
         meta = read_meta(mode_runs.ours_async_dir / jid)

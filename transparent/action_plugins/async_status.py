@@ -10,8 +10,13 @@ async tasks through this one, so all of them read longrun jobs (and stock ones) 
 
 from __future__ import annotations
 
+import typing as t
+
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as _LongrunAsyncStatus
+from ansible_collections.longrun.jobs.plugins.plugin_utils._transparent import apply_builtin_module_defaults
 
 
 class ActionModule(_LongrunAsyncStatus):
-    pass
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        apply_builtin_module_defaults(self, "async_status")
+        return super().run(tmp, task_vars)

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._transparent import run_as_job, runs_as_job, stock_action
+from ansible_collections.longrun.jobs.plugins.plugin_utils._transparent import (
+    apply_builtin_module_defaults,
+    run_as_job,
+    runs_as_job,
+    stock_action,
+)
 
 
 class ActionModule(stock_action("command")):  # type: ignore[misc]
@@ -20,6 +25,7 @@ class ActionModule(stock_action("command")):  # type: ignore[misc]
     _supports_async = True
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        apply_builtin_module_defaults(self, "command")
         if not runs_as_job(self):
             return super().run(tmp, task_vars)
         # As core's command action: ansible.legacy.command, so that a library/ command module still wins.

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._transparent import run_as_job, runs_as_job, stock_action
+from ansible_collections.longrun.jobs.plugins.plugin_utils._transparent import (
+    apply_builtin_module_defaults,
+    run_as_job,
+    runs_as_job,
+    stock_action,
+)
 
 
 class ActionModule(stock_action("uri")):  # type: ignore[misc]
@@ -21,6 +26,7 @@ class ActionModule(stock_action("uri")):  # type: ignore[misc]
     _supports_check_mode = False
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
+        apply_builtin_module_defaults(self, "uri")
         args = self._task.args
         sends_files = bool(args.get("src")) or args.get("body_format") == "form-multipart"
         if sends_files or not runs_as_job(self):
