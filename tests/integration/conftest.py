@@ -149,6 +149,16 @@ def collections_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def transparent_dir(collections_path: str) -> Path:
+    """The collection's transparent/action_plugins: on the action plugin path, it switches transparent mode on."""
+    collection = Path(collections_path.split(os.pathsep)[0]) / "ansible_collections" / "longrun" / "jobs"
+    path = collection / "transparent" / "action_plugins"
+    if not (path / "command.py").is_file():
+        pytest.fail(f"{path} has no command.py; run `make collection` first", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[SshServer]:
     if not SSHD_BINARY.exists():
         pytest.fail(

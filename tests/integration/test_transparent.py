@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import os
 import re
 import secrets
 import typing as t
@@ -76,21 +75,16 @@ class ModeRuns:
 _MODE_RUNS: dict[str, ModeRuns | AssertionError] = {}
 
 
-def transparent_dir(collections_path: str) -> str:
-    collection = os.path.join(collections_path.split(os.pathsep)[0], "ansible_collections", "longrun", "jobs")
-    return os.path.join(collection, "transparent", "action_plugins")
-
-
-def mode_env(collections_path: str, *, on: bool, async_dir: Path) -> dict[str, str]:
+def mode_env(transparent_dir: Path, *, on: bool, async_dir: Path) -> dict[str, str]:
     """The environment of a run: an async dir of its own, -v, and the action plugin path of the mode."""
     return {
-        "ANSIBLE_ACTION_PLUGINS": transparent_dir(collections_path) if on else STOCK_ACTION_PLUGINS,
+        "ANSIBLE_ACTION_PLUGINS": str(transparent_dir) if on else STOCK_ACTION_PLUGINS,
         "ANSIBLE_ASYNC_DIR": str(async_dir),
         "ANSIBLE_VERBOSITY": "1",
     }
 
 
-def run_both_modes(run_playbook: RunPlaybook, tmp_path: Path, collections_path: str) -> ModeRuns:
+def run_both_modes(run_playbook: RunPlaybook, tmp_path: Path, transparent_dir: Path) -> ModeRuns:
     secret = f"SECRET{secrets.token_hex(8)}"
     # The copy finds its file as it would write it: the two runs only read it, and never race.
     copy_dest = tmp_path / "copied.txt"
@@ -103,7 +97,7 @@ def run_both_modes(run_playbook: RunPlaybook, tmp_path: Path, collections_path: 
         return run_playbook(
             "transparent/compare.yml",
             extra_vars={"run_label": label, "secret": secret, "copy_dest": str(copy_dest)},
-            env=mode_env(collections_path, on=label == "ours", async_dir=async_dirs[label]),
+            env=mode_env(transparent_dir, on=label == "ours", async_dir=async_dirs[label]),
         )
 
     # Stock's poller mostly sleeps: side by side, the two runs take little more than the longer one.
@@ -124,10 +118,10 @@ def run_both_modes(run_playbook: RunPlaybook, tmp_path: Path, collections_path: 
 
 
 @pytest.fixture
-def mode_runs(target: Target, run_playbook: RunPlaybook, tmp_path: Path, collections_path: str) -> ModeRuns:
+def mode_runs(target: Target, run_playbook: RunPlaybook, tmp_path: Path, transparent_dir: Path) -> ModeRuns:
     if target.transport not in _MODE_RUNS:
         try:
-            _MODE_RUNS[target.transport] = run_both_modes(run_playbook, tmp_path, collections_path)
+            _MODE_RUNS[target.transport] = run_both_modes(run_playbook, tmp_path, transparent_dir)
         except AssertionError as exc:
             _MODE_RUNS[target.transport] = exc
             raise
@@ -254,14 +248,14 @@ def test_verbose_output_names_longrun(mode_runs: ModeRuns) -> None:
 
 
 def test_until_loop_over_a_killed_job_ends_lost(
-    run_playbook: RunPlaybook, tmp_path: Path, collections_path: str, marker: int
+    run_playbook: RunPlaybook, tmp_path: Path, transparent_dir: Path, marker: int
 ) -> None:
     async_dir = tmp_path / "async-lost"
     async_dir.mkdir(mode=0o700)
     run = run_playbook(
         "transparent/lost.yml",
         extra_vars={"marker": marker},
-        env=mode_env(collections_path, on=True, async_dir=async_dir),
+        env=mode_env(transparent_dir, on=True, async_dir=async_dir),
     )
     run.assert_ok()
     data = run.load("lost.json")

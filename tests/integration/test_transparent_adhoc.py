@@ -47,14 +47,6 @@ class RunAdHoc(t.Protocol):
 
 
 @pytest.fixture
-def transparent_dir(collections_path: str) -> Path:
-    path = Path(collections_path) / "ansible_collections" / "longrun" / "jobs" / "transparent" / "action_plugins"
-    if not (path / "command.py").is_file():
-        pytest.fail(f"{path} has no command.py; run `make collection` first", pytrace=False)
-    return path
-
-
-@pytest.fixture
 def sleep_arg() -> t.Iterator[t.Callable[[float], str]]:
     """Sleep durations no other process uses (``4.123``), to find a job's process; stopped afterwards."""
     used: list[str] = []

@@ -56,14 +56,6 @@ ASYNC_COMMAND_PLAYBOOK = """\
 """
 
 
-@pytest.fixture(scope="session")
-def transparent_dir(collections_path: str) -> Path:
-    path = Path(collections_path) / "ansible_collections" / "longrun" / "jobs" / "transparent" / "action_plugins"
-    if not (path / "command.py").is_file():
-        pytest.fail(f"{path} has no command.py; run `make collection` first", pytrace=False)
-    return path
-
-
 class RunAnsible(t.Protocol):
     def __call__(self, tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         ...

@@ -49,10 +49,6 @@ STOCK_JOB_TASKS = frozenset({
 })
 
 
-def transparent_dir(collections_path: str) -> str:
-    return str(Path(collections_path) / "ansible_collections" / "longrun" / "jobs" / "transparent" / "action_plugins")
-
-
 def write_inventory(path: Path, target: Target, target_python: str, *, localhost: bool) -> Path:
     """The seeds' groups (databases, app_servers) hold the test target; localhost, when the seed names it."""
     hosts = {TARGET_HOST: target.hostvars}
@@ -155,6 +151,7 @@ def test_seed_playbook_gives_stock_results_with_longrun_jobs(
     tmp_path: Path,
     ansible_playbook_bin: Path,
     collections_path: str,
+    transparent_dir: Path,
 ) -> None:
     inventory = write_inventory(
         tmp_path / "hosts.yml", target, target_python, localhost=names_localhost(SEEDS_DIR / seed)
@@ -175,7 +172,7 @@ def test_seed_playbook_gives_stock_results_with_longrun_jobs(
             **target.env,
         }
         if mode == "transparent":
-            envs[mode]["ANSIBLE_ACTION_PLUGINS"] = transparent_dir(collections_path)
+            envs[mode]["ANSIBLE_ACTION_PLUGINS"] = str(transparent_dir)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {
             mode: pool.submit(
