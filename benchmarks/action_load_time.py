@@ -39,7 +39,7 @@ def time_one_worker() -> float:
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
         reply = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     if status != 0 or not reply:
         raise SystemExit(f"a worker could not load {', '.join(ACTIONS)}")
     return float(reply)
@@ -51,7 +51,7 @@ def main() -> int:
     # action path done (for any task named by short name) and the action base class imported.
     init_plugin_loader()
     action_loader.get("ansible.legacy.debug", class_only=True)
-    print(json.dumps([time_one_worker() for _ in range(count)]))
+    print(json.dumps([time_one_worker() for worker in range(count)]))
     return 0
 
 

@@ -452,11 +452,13 @@ def bench_b6(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None
     print(f"    B6 per task (ms), off/on: wall {wall_ms[False]} / {wall_ms[True]}, cpu {cpu_ms[False]} / {cpu_ms[True]}",
           flush=True)
     workload = f"B6 {B6_TASKS} tasks without async (command, ping, shell), transparent mode off/on"
-    goal = Goal(f"on − off ≤ max({B6_NOISE_SHARE:.0%}, {B6_NOISE_FLOOR_MS:g} ms)", check_pair=within_noise)
-    for metric, figures in (("time per task (ms)", wall_ms), ("CPU time per task (ms)", cpu_ms)):
+    # The goal is on the difference within each repeat (its runs are interleaved), against the time when off.
+    goal = Goal(f"on − off ≤ max({B6_NOISE_SHARE:.0%} of off, {B6_NOISE_FLOOR_MS:g} ms)",
+                check_pair=lambda off, difference: within_noise(off, off + difference))
+    for metric, figures in (("time", wall_ms), ("CPU time", cpu_ms)):
         off, on = statistics.mean(figures[False]), statistics.mean(figures[True])
-        add(rows, transport, workload, metric, off, on, goal=goal)
-        add(rows, transport, workload, metric.replace("per task", "on − off per task"), None, on - off)
+        add(rows, transport, workload, f"{metric} per task (ms)", off, on)
+        add(rows, transport, workload, f"{metric} per task (ms): off, and on − off", off, on - off, goal=goal)
     # The mode's cost itself, without the noise of whole tasks: the load of the overridden actions in a new worker.
     load_off = statistics.median(runner.action_load_times(transparent=False, count=B6_WORKERS))
     load_on = statistics.median(runner.action_load_times(transparent=True, count=B6_WORKERS))
@@ -672,7 +674,10 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
   {B6_TASKS}: it is what the mode's extra code would cost, and it is less disturbed than time
   by other load on the machine. "No measurable slowdown" is taken as a difference within the
   run-to-run noise of such runs: at most {B6_NOISE_SHARE:.0%} of the figure per task or
-  {B6_NOISE_FLOOR_MS:g} ms, whichever is larger. Then the B1 job written as a plain
+  {B6_NOISE_FLOOR_MS:g} ms, whichever is larger. It is checked on the rows "off, and on − off":
+  their stock column is the figure with the mode off, their longrun column the difference within
+  each repeat (median over the repeats), and their ratio the relative slowdown. Then the B1 job
+  written as a plain
   `ansible.legacy.command` task with `async: 60` and `poll: 15`, once with each mode; the run
   checks that the job was stock's when off and a longrun job when on. The load row is the cost of
   the mode itself, on the controller: `benchmarks/action_load_time.py` forks {B6_WORKERS} workers from
