@@ -11,7 +11,7 @@ Environment:
     BENCH_REPEATS      runs per workload and transport (default 3); medians are reported
     BENCH_B5_SECONDS   length of the B5 sleep job (default 60; 10 for a quick run)
     BENCH_TRANSPORTS   comma-separated subset of ``local,ssh`` (default both)
-    BENCH_WORKLOADS    comma-separated subset of ``b1,b2,b3,b4,b5`` (default all); for quick
+    BENCH_WORKLOADS    comma-separated subset of ``b1,b2,b3,b4,b5,b6`` (default all); for quick
                        checks, with BENCH_OUTPUT elsewhere, since the report then holds only those
     BENCH_OUTPUT       where to write the report (default docs/performance.md)
 
@@ -32,6 +32,7 @@ import platform
 import pwd
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,7 +76,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 @dataclasses.dataclass(frozen=True)
 class Goal:
     text: str
-    check: t.Callable[[float], bool]
+    check: t.Callable[[float], bool] | None = None
+    # A goal on both medians (stock, ours), such as a difference within a share of stock's figure.
+    check_pair: t.Callable[[float, float], bool] | None = None
 
 
 @dataclasses.dataclass
@@ -110,8 +113,13 @@ class Row:
     def verdict(self) -> str:
         if self.goal is None:
             return ""
+        if self.goal.check_pair is not None:
+            stock, ours = self.stock_median, self.ours_median
+            if stock is None or ours is None:
+                return "n/a"
+            return "pass" if self.goal.check_pair(stock, ours) else "FAIL"
         value = self.ours_median if self.goal_on_ours else self.ratio
-        if value is None:
+        if value is None or self.goal.check is None:
             return "n/a"
         return "pass" if self.goal.check(value) else "FAIL"
 
@@ -220,6 +228,8 @@ class Transport:
 class PlaybookResult:
     figures: dict[str, t.Any]
     output: str
+    # utime + stime of ansible-playbook and every process it reaped: its workers and, over local, the modules.
+    cpu_seconds: float = 0.0
 
     def remote_ops(self, transport: str) -> int:
         """Remote operations printed by the connection plugin during the measured task(s)."""
@@ -260,8 +270,35 @@ class Runner:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.calls = 0
+        # Transports that have had a warm-up run, for workloads that time short tasks.
+        self.warmed_up: set[str] = set()
         self.ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
         self.collections_path = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or str(REPO_ROOT / ".build" / "collections")
+
+    def transparent_dir(self) -> Path:
+        """The installed collection's dir of transparent mode, the one the guide puts on the action plugin path."""
+        for root in self.collections_path.split(os.pathsep):
+            path = Path(root) / "ansible_collections" / "longrun" / "jobs" / "transparent" / "action_plugins"
+            if path.is_dir():
+                return path
+        raise SystemExit(f"no longrun.jobs with transparent/action_plugins under {self.collections_path}; run `make collection`")
+
+    def action_load_times(self, *, transparent: bool, count: int) -> list[float]:
+        """Milliseconds that new workers take to load the actions transparent mode overrides (action_load_time.py)."""
+        env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_ACTION_PLUGINS"}
+        if transparent:
+            env["ANSIBLE_ACTION_PLUGINS"] = str(self.transparent_dir())
+        env["ANSIBLE_COLLECTIONS_PATH"] = self.collections_path
+        completed = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "benchmarks" / "action_load_time.py"), str(count)],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PLAYBOOK_TIMEOUT,
+            check=True,
+        )
+        return [float(value) for value in json.loads(completed.stdout)]
 
     def new_async_dir(self) -> Path:
         self.calls += 1
@@ -278,6 +315,7 @@ class Runner:
         extra_vars: dict[str, t.Any] | None = None,
         pipelining: bool = False,
         verbose: bool = True,
+        transparent: bool = False,
     ) -> PlaybookResult:
         async_dir = async_dir or self.new_async_dir()
         out_file = self.workdir / f"out-{self.calls}-{playbook}.json"
@@ -285,8 +323,12 @@ class Runner:
         vars_file.write_text(json.dumps({**(extra_vars or {}), "out_file": str(out_file), "async_dir": str(async_dir)}))
         command = [str(self.ansible_playbook), "-i", str(transport.inventory), str(PLAYBOOK_DIR / playbook)]
         command += ["-e", f"@{vars_file}"] + (["-vvv"] if verbose else [])
+        # Transparent mode is on only where a workload asks for it: an inherited setting would make stock not stock.
+        env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_ACTION_PLUGINS"}
+        if transparent:
+            env["ANSIBLE_ACTION_PLUGINS"] = str(self.transparent_dir())
         env = {
-            **os.environ,
+            **env,
             "ANSIBLE_COLLECTIONS_PATH": self.collections_path,
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
@@ -296,6 +338,7 @@ class Runner:
             "ANSIBLE_PIPELINING": "1" if pipelining else "0",
             **transport.env,
         }
+        cpu_before = children_cpu_seconds()
         # A scratch cwd keeps a stray ansible.cfg from changing the run.
         completed = subprocess.run(
             command,
@@ -312,8 +355,16 @@ class Runner:
                 f"{playbook} over {transport.name} failed (rc {completed.returncode}):\n"
                 f"{output[-4000:]}\n{completed.stderr.decode(errors='replace')[-2000:]}"
             )
+        cpu_seconds = children_cpu_seconds() - cpu_before
         figures = json.loads(out_file.read_text())
-        return PlaybookResult(figures | {key: float(value) for key, value in figures.items() if is_number(value)}, output)
+        return PlaybookResult(
+            figures | {key: float(value) for key, value in figures.items() if is_number(value)}, output, cpu_seconds
+        )
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def is_number(value: t.Any) -> bool:
@@ -372,6 +423,55 @@ def bench_b3(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None
                 goal=Goal("ours/stock ≤ 0.50", ratio_at_most(0.5)))
         add(rows, transport, workload, "time per launch (s)", stock.figures["task_time"] / 10, ours.figures["task_time"] / 10,
             goal=Goal("ours/stock ≤ 0.60", ratio_at_most(0.6)))
+
+
+B6_TASKS = 30
+B6_WORKERS = 100
+# "No measurable slowdown": the mode's cost per task must stay within the run-to-run noise of
+# these runs, taken as 3 % of the time per task or 10 ms, whichever is larger.
+B6_NOISE_SHARE = 0.03
+B6_NOISE_FLOOR_MS = 10.0
+
+
+def within_noise(off_ms: float, on_ms: float) -> bool:
+    return on_ms - off_ms <= max(B6_NOISE_SHARE * off_ms, B6_NOISE_FLOOR_MS)
+
+
+def bench_b6(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    if transport.name not in runner.warmed_up:
+        # The first run of a transport pays for cold caches (bytecode, page cache, ssh master): not the mode's cost.
+        runner.run(transport, "b6_sync.yml", transparent=True, verbose=False)
+        runner.warmed_up.add(transport.name)
+    # Off, on, on, off: a drift of the machine's speed during the four runs weighs on both modes alike.
+    wall_ms: dict[bool, list[float]] = {False: [], True: []}
+    cpu_ms: dict[bool, list[float]] = {False: [], True: []}
+    for transparent in (False, True, True, False):
+        result = runner.run(transport, "b6_sync.yml", transparent=transparent, verbose=False)
+        wall_ms[transparent].append(1000 * result.figures["task_time"] / B6_TASKS)
+        cpu_ms[transparent].append(1000 * result.cpu_seconds / B6_TASKS)
+    print(f"    B6 per task (ms), off/on: wall {wall_ms[False]} / {wall_ms[True]}, cpu {cpu_ms[False]} / {cpu_ms[True]}",
+          flush=True)
+    workload = f"B6 {B6_TASKS} tasks without async (command, ping, shell), transparent mode off/on"
+    # The goal is on the difference within each repeat (its runs are interleaved), against the time when off.
+    goal = Goal(f"on − off ≤ max({B6_NOISE_SHARE:.0%} of off, {B6_NOISE_FLOOR_MS:g} ms)",
+                check_pair=lambda off, difference: within_noise(off, off + difference))
+    for metric, figures in (("time", wall_ms), ("CPU time", cpu_ms)):
+        off, on = statistics.mean(figures[False]), statistics.mean(figures[True])
+        add(rows, transport, workload, f"{metric} per task (ms)", off, on)
+        add(rows, transport, workload, f"{metric} per task (ms): off, and on − off", off, on - off, goal=goal)
+    # The mode's cost itself, without the noise of whole tasks: the load of the overridden actions in a new worker.
+    load_off = statistics.median(runner.action_load_times(transparent=False, count=B6_WORKERS))
+    load_on = statistics.median(runner.action_load_times(transparent=True, count=B6_WORKERS))
+    add(rows, transport, workload, "load of normal + command in a new worker (ms)", load_off, load_on,
+        goal=Goal(f"on − off ≤ {B6_NOISE_FLOOR_MS:g} ms", check_pair=lambda off, on: on - off <= B6_NOISE_FLOOR_MS))
+    stock = runner.run(transport, "b6_async.yml")
+    ours = runner.run(transport, "b6_async.yml", transparent=True)
+    if stock.figures["origin"] != "none" or ours.figures["origin"] != "longrun":
+        raise RuntimeError(f"B6: the job ran as {stock.figures['origin']} off and {ours.figures['origin']} on")
+    workload = "B6 3 s job, async 60 poll 15, plain command task, transparent mode off/on"
+    add(rows, transport, workload, "task time (s)", stock.figures["task_time"], ours.figures["task_time"],
+        goal=Goal("on/off ≤ 0.40 (2.5× faster)", ratio_at_most(0.4)))
+    add(rows, transport, workload, "remote ops", stock.remote_ops(transport.name), ours.remote_ops(transport.name))
 
 
 def write_stock_records(async_dir: Path, count: int) -> None:
@@ -562,6 +662,30 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
   the supervisor (`job.pid` of the result), for stock the `async_wrapper` processes above the
   job's `sleep` (the watcher and the process that runs the module). `/proc` counts CPU time in
   clock ticks of {1 / CLOCK_TICKS:g} s.
+- **B6**: [transparent mode](transparent-mode.md), off (the stock column) and on (the longrun
+  column, `ANSIBLE_ACTION_PLUGINS` set to the collection's `transparent/action_plugins`), on the
+  same unchanged playbooks. First {B6_TASKS} tasks without async, ten each of `ansible.legacy.command: true`,
+  `ansible.builtin.ping` and `ansible.builtin.shell: true`, imported as separate tasks: each
+  goes through one of the overridden actions, which must hand it to core's own at no cost. They
+  run off, on, on, off, without `-vvv`, after one warm-up run, and each mode's figure is the
+  mean of its two runs, per task. Time comes from start and end timestamps around the
+  {B6_TASKS} tasks; CPU time is utime + stime of `ansible-playbook` and every process it reaped (its
+  workers and, over `local`, the modules), for the whole run, start-up included, divided by
+  {B6_TASKS}: it is what the mode's extra code would cost, and it is less disturbed than time
+  by other load on the machine. "No measurable slowdown" is taken as a difference within the
+  run-to-run noise of such runs: at most {B6_NOISE_SHARE:.0%} of the figure per task or
+  {B6_NOISE_FLOOR_MS:g} ms, whichever is larger. It is checked on the rows "off, and on − off":
+  their stock column is the figure with the mode off, their longrun column the difference within
+  each repeat (median over the repeats), and their ratio the relative slowdown. Then the B1 job
+  written as a plain
+  `ansible.legacy.command` task with `async: 60` and `poll: 15`, once with each mode; the run
+  checks that the job was stock's when off and a longrun job when on. The load row is the cost of
+  the mode itself, on the controller: `benchmarks/action_load_time.py` forks {B6_WORKERS} workers from
+  a process set up as `ansible-playbook` is before its first task (plugin loader ready, the legacy
+  action path searched), and each times its load of `ansible.legacy.normal` and
+  `ansible.legacy.command`; the median is given. It is the worst case: in a play with a
+  `command:` task, `ansible-playbook` loads the override's shared code before it forks, and
+  workers load less.
 
 ## How it is measured
 
@@ -591,12 +715,14 @@ def main() -> int:
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
     b5_seconds = int(os.environ.get("BENCH_B5_SECONDS", "60"))
     transports = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "local,ssh").split(",") if name.strip()]
-    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5").split(",")}
-    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5"})
+    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5,b6").split(",")}
+    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5", "b6"})
     if unknown:
-        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5")
+        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5,b6")
         return 2
-    workloads = [workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4) if workload.__name__[6:] in selected]
+    workloads = [
+        workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4, bench_b6) if workload.__name__[6:] in selected
+    ]
     output = Path(os.environ.get("BENCH_OUTPUT", str(DEFAULT_OUTPUT)))
     rows: dict[str, Row] = {}
     started = time.monotonic()

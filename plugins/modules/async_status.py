@@ -134,9 +134,16 @@ notes:
     O(older_than) or O(states).
   - The state V(lost) means that the record says the job is running but its supervisor is gone (its pid is dead
     or belongs to another process, or the host rebooted). Stock Ansible would report such a job as running forever.
+  - With transparent mode on (the collection's C(transparent/action_plugins) directory first on the action plugin
+    path), plain C(async_status:) tasks, ad hoc C(-m async_status) and ansible-core's own poller and clean-up of async
+    tasks go through this plugin, so stock C(until) loops see V(lost) and V(timed_out).
+    M(ansible.builtin.async_status) written as FQCN stays ansible-core's own, and still reads this collection's jobs.
 seealso:
   - module: ansible.builtin.async_status
   - module: longrun.jobs.run
+  - name: Transparent mode
+    description: Plain async_status tasks and core's poller read jobs through this plugin.
+    link: https://github.com/longrun/jobs/blob/main/docs/transparent-mode.md
 """
 
 EXAMPLES = r"""

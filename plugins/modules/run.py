@@ -66,6 +66,12 @@ notes:
     M(ansible.builtin.command). A refused result is not lost. The task fails with the job's RV(ansible_job_id) and
     RV(results_file), and the record stays until it is read with the setting off or removed with
     M(longrun.jobs.async_status) O(longrun.jobs.async_status#module:mode=cleanup).
+  - Transparent mode runs plain async tasks the same way without this wrapper. With the collection's
+    C(transparent/action_plugins) directory first on the action plugin path (C(ANSIBLE_ACTION_PLUGINS)), a task
+    with C(async) whose module has no action plugin of its own, or that is C(command:), C(ansible.legacy.command:),
+    C(shell:) or C(ansible.builtin.shell:), runs as a job as if it were wrapped, with O(grace=5). Use this module for
+    another O(grace), for M(ansible.builtin.command) written as FQCN, for the modules with action plugins that it
+    accepts, or where the playbook must not depend on configuration.
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action
@@ -88,6 +94,9 @@ seealso:
   - module: ansible.builtin.async_status
   - ref: playbooks_async
     description: Ansible's guide to asynchronous actions and polling.
+  - name: Transparent mode
+    description: Existing async tasks and ad hoc commands run as longrun jobs without edits.
+    link: https://github.com/longrun/jobs/blob/main/docs/transparent-mode.md
 """
 
 EXAMPLES = r"""
