@@ -11,7 +11,7 @@ Environment:
     BENCH_REPEATS      runs per workload and transport (default 3); medians are reported
     BENCH_B5_SECONDS   length of the B5 sleep job (default 60; 10 for a quick run)
     BENCH_TRANSPORTS   comma-separated subset of ``local,ssh`` (default both)
-    BENCH_WORKLOADS    comma-separated subset of ``b1,b2,b3,b4,b5,b6`` (default all); for quick
+    BENCH_WORKLOADS    comma-separated subset of ``b1,b2,b3,b4,b5,b7`` (default all); for quick
                        checks, with BENCH_OUTPUT elsewhere, since the report then holds only those
     BENCH_OUTPUT       where to write the report (default docs/performance.md)
 
@@ -425,50 +425,50 @@ def bench_b3(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None
             goal=Goal("ours/stock ≤ 0.60", ratio_at_most(0.6)))
 
 
-B6_TASKS = 30
-B6_WORKERS = 100
+B7_TASKS = 30
+B7_WORKERS = 100
 # "No measurable slowdown": the mode's cost per task must stay within the run-to-run noise of
 # these runs, taken as 3 % of the time per task or 10 ms, whichever is larger.
-B6_NOISE_SHARE = 0.03
-B6_NOISE_FLOOR_MS = 10.0
+B7_NOISE_SHARE = 0.03
+B7_NOISE_FLOOR_MS = 10.0
 
 
 def within_noise(off_ms: float, on_ms: float) -> bool:
-    return on_ms - off_ms <= max(B6_NOISE_SHARE * off_ms, B6_NOISE_FLOOR_MS)
+    return on_ms - off_ms <= max(B7_NOISE_SHARE * off_ms, B7_NOISE_FLOOR_MS)
 
 
-def bench_b6(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+def bench_b7(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
     if transport.name not in runner.warmed_up:
         # The first run of a transport pays for cold caches (bytecode, page cache, ssh master): not the mode's cost.
-        runner.run(transport, "b6_sync.yml", transparent=True, verbose=False)
+        runner.run(transport, "b7_sync.yml", transparent=True, verbose=False)
         runner.warmed_up.add(transport.name)
     # Off, on, on, off: a drift of the machine's speed during the four runs weighs on both modes alike.
     wall_ms: dict[bool, list[float]] = {False: [], True: []}
     cpu_ms: dict[bool, list[float]] = {False: [], True: []}
     for transparent in (False, True, True, False):
-        result = runner.run(transport, "b6_sync.yml", transparent=transparent, verbose=False)
-        wall_ms[transparent].append(1000 * result.figures["task_time"] / B6_TASKS)
-        cpu_ms[transparent].append(1000 * result.cpu_seconds / B6_TASKS)
-    print(f"    B6 per task (ms), off/on: wall {wall_ms[False]} / {wall_ms[True]}, cpu {cpu_ms[False]} / {cpu_ms[True]}",
+        result = runner.run(transport, "b7_sync.yml", transparent=transparent, verbose=False)
+        wall_ms[transparent].append(1000 * result.figures["task_time"] / B7_TASKS)
+        cpu_ms[transparent].append(1000 * result.cpu_seconds / B7_TASKS)
+    print(f"    B7 per task (ms), off/on: wall {wall_ms[False]} / {wall_ms[True]}, cpu {cpu_ms[False]} / {cpu_ms[True]}",
           flush=True)
-    workload = f"B6 {B6_TASKS} tasks without async (command, ping, shell), transparent mode off/on"
+    workload = f"B7 {B7_TASKS} tasks without async (command, ping, shell), transparent mode off/on"
     # The goal is on the difference within each repeat (its runs are interleaved), against the time when off.
-    goal = Goal(f"on − off ≤ max({B6_NOISE_SHARE:.0%} of off, {B6_NOISE_FLOOR_MS:g} ms)",
+    goal = Goal(f"on − off ≤ max({B7_NOISE_SHARE:.0%} of off, {B7_NOISE_FLOOR_MS:g} ms)",
                 check_pair=lambda off, difference: within_noise(off, off + difference))
     for metric, figures in (("time", wall_ms), ("CPU time", cpu_ms)):
         off, on = statistics.mean(figures[False]), statistics.mean(figures[True])
         add(rows, transport, workload, f"{metric} per task (ms)", off, on)
         add(rows, transport, workload, f"{metric} per task (ms): off, and on − off", off, on - off, goal=goal)
     # The mode's cost itself, without the noise of whole tasks: the load of the overridden actions in a new worker.
-    load_off = statistics.median(runner.action_load_times(transparent=False, count=B6_WORKERS))
-    load_on = statistics.median(runner.action_load_times(transparent=True, count=B6_WORKERS))
+    load_off = statistics.median(runner.action_load_times(transparent=False, count=B7_WORKERS))
+    load_on = statistics.median(runner.action_load_times(transparent=True, count=B7_WORKERS))
     add(rows, transport, workload, "load of normal + command in a new worker (ms)", load_off, load_on,
-        goal=Goal(f"on − off ≤ {B6_NOISE_FLOOR_MS:g} ms", check_pair=lambda off, on: on - off <= B6_NOISE_FLOOR_MS))
-    stock = runner.run(transport, "b6_async.yml")
-    ours = runner.run(transport, "b6_async.yml", transparent=True)
+        goal=Goal(f"on − off ≤ {B7_NOISE_FLOOR_MS:g} ms", check_pair=lambda off, on: on - off <= B7_NOISE_FLOOR_MS))
+    stock = runner.run(transport, "b7_async.yml")
+    ours = runner.run(transport, "b7_async.yml", transparent=True)
     if stock.figures["origin"] != "none" or ours.figures["origin"] != "longrun":
-        raise RuntimeError(f"B6: the job ran as {stock.figures['origin']} off and {ours.figures['origin']} on")
-    workload = "B6 3 s job, async 60 poll 15, plain command task, transparent mode off/on"
+        raise RuntimeError(f"B7: the job ran as {stock.figures['origin']} off and {ours.figures['origin']} on")
+    workload = "B7 3 s job, async 60 poll 15, plain command task, transparent mode off/on"
     add(rows, transport, workload, "task time (s)", stock.figures["task_time"], ours.figures["task_time"],
         goal=Goal("on/off ≤ 0.40 (2.5× faster)", ratio_at_most(0.4)))
     add(rows, transport, workload, "remote ops", stock.remote_ops(transport.name), ours.remote_ops(transport.name))
@@ -662,25 +662,25 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
   the supervisor (`job.pid` of the result), for stock the `async_wrapper` processes above the
   job's `sleep` (the watcher and the process that runs the module). `/proc` counts CPU time in
   clock ticks of {1 / CLOCK_TICKS:g} s.
-- **B6**: [transparent mode](transparent-mode.md), off (the stock column) and on (the longrun
+- **B7**: [transparent mode](transparent-mode.md), off (the stock column) and on (the longrun
   column, `ANSIBLE_ACTION_PLUGINS` set to the collection's `transparent/action_plugins`), on the
-  same unchanged playbooks. First {B6_TASKS} tasks without async, ten each of `ansible.legacy.command: true`,
+  same unchanged playbooks. First {B7_TASKS} tasks without async, ten each of `ansible.legacy.command: true`,
   `ansible.builtin.ping` and `ansible.builtin.shell: true`, imported as separate tasks: each
   goes through one of the overridden actions, which must hand it to core's own at no cost. They
   run off, on, on, off, without `-vvv`, after one warm-up run, and each mode's figure is the
   mean of its two runs, per task. Time comes from start and end timestamps around the
-  {B6_TASKS} tasks; CPU time is utime + stime of `ansible-playbook` and every process it reaped (its
+  {B7_TASKS} tasks; CPU time is utime + stime of `ansible-playbook` and every process it reaped (its
   workers and, over `local`, the modules), for the whole run, start-up included, divided by
-  {B6_TASKS}: it is what the mode's extra code would cost, and it is less disturbed than time
+  {B7_TASKS}: it is what the mode's extra code would cost, and it is less disturbed than time
   by other load on the machine. "No measurable slowdown" is taken as a difference within the
-  run-to-run noise of such runs: at most {B6_NOISE_SHARE:.0%} of the figure per task or
-  {B6_NOISE_FLOOR_MS:g} ms, whichever is larger. It is checked on the rows "off, and on − off":
+  run-to-run noise of such runs: at most {B7_NOISE_SHARE:.0%} of the figure per task or
+  {B7_NOISE_FLOOR_MS:g} ms, whichever is larger. It is checked on the rows "off, and on − off":
   their stock column is the figure with the mode off, their longrun column the difference within
   each repeat (median over the repeats), and their ratio the relative slowdown. Then the B1 job
   written as a plain
   `ansible.legacy.command` task with `async: 60` and `poll: 15`, once with each mode; the run
   checks that the job was stock's when off and a longrun job when on. The load row is the cost of
-  the mode itself, on the controller: `benchmarks/action_load_time.py` forks {B6_WORKERS} workers from
+  the mode itself, on the controller: `benchmarks/action_load_time.py` forks {B7_WORKERS} workers from
   a process set up as `ansible-playbook` is before its first task (plugin loader ready, the legacy
   action path searched), and each times its load of `ansible.legacy.normal` and
   `ansible.legacy.command`; the median is given. It is the worst case: in a play with a
@@ -715,13 +715,13 @@ def main() -> int:
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
     b5_seconds = int(os.environ.get("BENCH_B5_SECONDS", "60"))
     transports = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "local,ssh").split(",") if name.strip()]
-    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5,b6").split(",")}
-    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5", "b6"})
+    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5,b7").split(",")}
+    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5", "b7"})
     if unknown:
-        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5,b6")
+        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5,b7")
         return 2
     workloads = [
-        workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4, bench_b6) if workload.__name__[6:] in selected
+        workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4, bench_b7) if workload.__name__[6:] in selected
     ]
     output = Path(os.environ.get("BENCH_OUTPUT", str(DEFAULT_OUTPUT)))
     rows: dict[str, Row] = {}
