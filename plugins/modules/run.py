@@ -69,7 +69,8 @@ notes:
   - Transparent mode runs plain async tasks the same way without this wrapper. With the collection's
     C(transparent/action_plugins) directory first on the action plugin path (C(ANSIBLE_ACTION_PLUGINS)), a task
     with C(async) whose module has no action plugin of its own, or that is C(command:), C(ansible.legacy.command:),
-    C(shell:) or C(ansible.builtin.shell:), runs as a job as if it were wrapped, with O(grace=5). Use this module for
+    C(shell:), C(ansible.builtin.shell:) or C(uri:) without files to send, runs as a job as if it were wrapped,
+    with O(grace=5). Use this module for
     another O(grace), for M(ansible.builtin.command) written as FQCN, for the modules with action plugins that it
     accepts, or where the playbook must not depend on configuration.
 extends_documentation_fragment:

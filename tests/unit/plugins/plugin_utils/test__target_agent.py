@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from ansible.errors import AnsibleActionFail
+from ansible.plugins.loader import become_loader
 
 from ansible_collections.longrun.jobs.plugins.action.async_status import ActionModule as AsyncStatusAction
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
@@ -379,6 +380,30 @@ def test_enabled_pipelining_uses_stdin_even_with_become(agent, remote_commands, 
 
     [call] = remote_commands.calls
     assert call["in_data"] is not None
+
+
+@pytest.mark.parametrize("become_user", ["connection user", "root"])
+def test_measuring_a_command_leaves_the_become_plugin_unarmed(agent, connection, play_context, become_user):
+    """Building a become command sets the plugin's success marker, which the connection then waits for.
+
+    Core runs a command for the connection user itself without become, so a marker armed by the
+    measure made the next command wait for a success line that never came (the local connection).
+    """
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    user = me if become_user == "connection user" else "root"
+    play_context.become = True
+    become = become_loader.get("ansible.builtin.su")
+    become.set_options(direct={"become_user": user})
+    connection.set_become_plugin(become)
+    before = dict(vars(become))
+
+    command = agent._as_run("echo hi")  # pylint: disable=protected-access
+
+    assert vars(become) == before
+    if user == me:
+        assert "su " not in command
+    else:
+        assert command.startswith("su ")
 
 
 @pytest.fixture(params=["become", "no-pipelining-connection"])
