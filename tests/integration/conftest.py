@@ -42,11 +42,10 @@ from sshd_server import (  # noqa: E402
     wait_for_ssh_banner,
     write_sshd_config,
 )
-from playbook_run import PlaybookRun, RunPlaybook, Target, tail  # noqa: E402
+from playbook_run import TARGET_HOST, PlaybookRun, RunPlaybook, Target, tail  # noqa: E402
 
 REPO_ROOT = INTEGRATION_DIR.parents[1]
 PLAYBOOK_DIR = INTEGRATION_DIR / "playbooks"
-TARGET_HOST = "target"
 SSHD_BINARY = Path("/usr/sbin/sshd")
 SSHD_START_TIMEOUT = 15.0
 SSHD_PORT_ATTEMPTS = 3

@@ -12,6 +12,8 @@ import typing as t
 from pathlib import Path
 
 OUTPUT_TAIL_LINES = 120
+# The inventory name of the test target, in every transport's inventory.
+TARGET_HOST = "target"
 
 
 def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:

@@ -26,8 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TARGET_HOST
-from playbook_run import Target, tail
+from playbook_run import TARGET_HOST, Target, tail
 
 SEEDS_DIR = Path(__file__).resolve().parent / "playbooks" / "seeds"
 CALLBACKS_DIR = Path(__file__).resolve().parent / "status_callbacks"
