@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 VERSION_KEY = "_longrun_protocol"
 # The controllers of protocol version 1 sent requests without a version.
 _UNVERSIONED = 1
@@ -300,7 +300,7 @@ class JobEntry(_Reply):
 class LaunchRequest(_Request):
     """Start one supervised job; the target appends its pid to the jid prefix."""
 
-    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data")
+    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log")
     op = "launch"
     _FIELDS = (
         ("jid", _jid),
@@ -313,6 +313,8 @@ class LaunchRequest(_Request):
         ("payload", _str),
         ("style", _choice(*MODULE_STYLES)),
         ("args_data", _optional(_str)),
+        # The task is no_log: the record says so, and the job's output and progress are never shown.
+        ("no_log", _bool),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -324,9 +326,11 @@ class LaunchRequest(_Request):
         payload: str
         style: str
         args_data: t.Optional[str]
+        no_log: bool
 
     def __init__(self, **values: t.Any) -> None:
         values.setdefault("style", "new")
+        values.setdefault("no_log", False)
         super().__init__(**values)
 
 

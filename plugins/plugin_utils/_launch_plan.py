@@ -44,6 +44,7 @@ def plan_launch(
         payload=payload.payload_b64,
         style=payload.style,
         args_data=payload.args_data,
+        no_log=bool(action._play_context.no_log),
     )
     return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 

@@ -43,7 +43,7 @@ class LaunchSpec:
     A plain class, not a dataclass: that import alone would cost each launch about 9 ms.
     """
 
-    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data")
+    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log")
 
     def __init__(
         self,
@@ -56,6 +56,7 @@ class LaunchSpec:
         payload: bytes,
         style: str = "new",
         args_data: t.Optional[bytes] = None,
+        no_log: bool = False,
     ) -> None:
         self.jid = jid
         self.async_dir = async_dir
@@ -65,6 +66,7 @@ class LaunchSpec:
         self.payload = payload
         self.style = style
         self.args_data = args_data
+        self.no_log = no_log
 
 
 def launch(spec: LaunchSpec) -> dict:

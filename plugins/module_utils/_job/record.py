@@ -109,7 +109,7 @@ def parse_time(text: t.Any) -> datetime.datetime | None:
 # The fields of the ``_longrun`` section, in their on-disk order.
 META_FIELDS = (
     "jid", "state", "pid", "pid_start_time", "boot_id", "started_at", "ended_at", "deadline", "timeout", "grace",
-    "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss",
+    "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log",
 )
 
 
@@ -142,6 +142,7 @@ class JobRecord:
         signal: t.Optional[str] = None,
         exit_code: t.Optional[int] = None,
         supervisor_max_rss: t.Optional[int] = None,
+        no_log: t.Optional[bool] = None,
         result: t.Optional[dict] = None,
         origin: str = "longrun",
     ) -> None:
@@ -163,6 +164,8 @@ class JobRecord:
         self.exit_code = exit_code
         # The supervisor's peak resident set size in KiB, measured as it wrote the end.
         self.supervisor_max_rss = supervisor_max_rss
+        # The job was launched under no_log: what it prints and reports is not shown to anyone.
+        self.no_log = no_log
         self.result = result
         self.origin = origin
 
@@ -345,6 +348,8 @@ class JobRecord:
             data["signal"] = self.signal
         if self.exit_code is not None:
             data["exit_code"] = self.exit_code
+        if self.no_log:
+            data["no_log"] = True
         return data
 
 
@@ -362,8 +367,10 @@ _INT_FIELDS = (
     "pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code", "supervisor_max_rss",
 )
 _TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
+_BOOL_FIELDS = ("no_log",)
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]
+    + [(name, (bool,)) for name in _BOOL_FIELDS]
 )
 
 
@@ -375,7 +382,7 @@ def _longrun_record(jid: str, document: dict, meta: t.Any) -> JobRecord:
     values = {}
     for name, kinds in _META_TYPES.items():
         value = meta.get(name)
-        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+        if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
             raise ValueError(f"the {META_KEY} field {name!r} has the wrong type ({type(value).__name__})")
         values[name] = value
     record = JobRecord(jid=jid, **values)

@@ -54,6 +54,7 @@ class Supervisor:
             deadline=_record.format_time(now + datetime.timedelta(seconds=spec.timeout)),
             timeout=spec.timeout,
             grace=spec.grace,
+            no_log=spec.no_log or None,
         )
 
     def run(self) -> int:

@@ -64,7 +64,9 @@ def test_plan_launch_builds_the_launch_request(prepare, async_dir, task_vars):
     plan = prepare()
 
     params = plan.request.fields()
-    assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace", "args_data"}
+    assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace", "args_data",
+                           "no_log"}
+    assert params["no_log"] is False
     assert params["args_data"] is None
     assert params["style"] == "new"
     assert params["interpreter"] == task_vars["ansible_python_interpreter"]

@@ -112,6 +112,22 @@ def test_document_round_trip(make_record):
     assert _record.record_from_document(record.jid, record.to_document(RESULTS_FILE)) == record
 
 
+def test_a_no_log_job_says_so_in_its_record_and_its_public_dict():
+    record = running_record()
+    assert "no_log" not in record.public()
+    record.no_log = True
+    back = _record.record_from_document(record.jid, record.to_document(RESULTS_FILE))
+    assert back.no_log is True
+    assert back.public()["no_log"] is True
+
+
+def test_a_no_log_flag_that_is_not_a_boolean_is_refused():
+    document = running_record().to_document(RESULTS_FILE)
+    document[_record.META_KEY]["no_log"] = 1
+    with pytest.raises(ValueError, match="no_log"):
+        _record.record_from_document("j1.1", document)
+
+
 def test_round_trip_strips_envelope_keys_from_the_result():
     record = ended_record()
     back = _record.record_from_document("j1.1", record.to_document(RESULTS_FILE))
