@@ -16,6 +16,12 @@ BUILD_DIR := .build
 DIST_DIR := $(BUILD_DIR)/dist
 COLLECTIONS_DIR := $(CURDIR)/$(BUILD_DIR)/collections
 COLLECTION_ENV := ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_DIR)
+# The demo needs ansible-core alone: its own small venv, so that `make demo` never waits for the test toolchain.
+DEMO_VENV := $(BUILD_DIR)/demo-venv
+DEMO_VENV_BIN := $(DEMO_VENV)/bin
+DEMO_STAMP := $(DEMO_VENV)/.stamp
+DEMO_REQUIREMENTS := examples/requirements.txt
+DEMO_COLLECTIONS_DIR := $(CURDIR)/$(BUILD_DIR)/demo-collections
 # ansible-lint warns unless the venv it runs from is first on PATH.
 VENV_PATH_ENV := PATH=$(CURDIR)/$(VENV_BIN):$$PATH
 
@@ -96,8 +102,23 @@ collection: venv
 	$(COLLECTION_ENV) $(VENV_BIN)/ansible-galaxy collection install --force --offline -p $(COLLECTIONS_DIR) \
 		$(DIST_DIR)/$(COLLECTION_NAMESPACE)-$(COLLECTION_NAME)-*.tar.gz
 
-demo: venv collection
-	$(COLLECTION_ENV) $(VENV_BIN)/ansible-playbook -i examples/inventory.yml examples/demo.yml
+$(DEMO_STAMP): $(DEMO_REQUIREMENTS)
+	@if [[ ! -x $(DEMO_VENV_BIN)/python ]]; then \
+		echo '==> creating $(DEMO_VENV) with $(PYTHON) (ansible-core only)'; \
+		$(PYTHON) -m venv $(DEMO_VENV); \
+	fi
+	@echo '==> installing $(DEMO_REQUIREMENTS)'
+	$(DEMO_VENV_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(DEMO_REQUIREMENTS)
+	@touch $@
+
+# Built and installed apart from `collection`, with the demo venv's ansible-galaxy.
+demo: $(DEMO_STAMP)
+	@rm -rf $(BUILD_DIR)/demo-dist
+	@$(DEMO_VENV_BIN)/ansible-galaxy collection build --force --output-path $(BUILD_DIR)/demo-dist >/dev/null
+	@ANSIBLE_COLLECTIONS_PATH=$(DEMO_COLLECTIONS_DIR) $(DEMO_VENV_BIN)/ansible-galaxy collection install --force \
+		--offline -p $(DEMO_COLLECTIONS_DIR) $(BUILD_DIR)/demo-dist/$(COLLECTION_NAMESPACE)-$(COLLECTION_NAME)-*.tar.gz >/dev/null
+	ANSIBLE_COLLECTIONS_PATH=$(DEMO_COLLECTIONS_DIR) $(DEMO_VENV_BIN)/ansible-playbook -i examples/inventory.yml \
+		examples/demo.yml
 
 # --venv gives each sanity test its own virtualenv under ~/.ansible/test/venv, built from PyPI.
 # Those virtualenvs start without pip, and ansible-test bootstraps it with a get-pip.py script from
