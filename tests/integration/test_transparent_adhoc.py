@@ -131,7 +131,8 @@ def utc_timestamp(iso: str) -> float:
 def test_background_command_then_async_status(
     run_adhoc: RunAdHoc, async_dir: Path, sleep_arg: t.Callable[[float], str]
 ) -> None:
-    seconds = sleep_arg(6)
+    # Long enough that the status run, a whole ad hoc start of its own, still finds it running on a busy machine.
+    seconds = sleep_arg(15)
 
     launch = run_adhoc("-B", "60", "-P", "0", "-a", f"sleep {seconds}", "-v")
 
