@@ -187,9 +187,21 @@ def progress_line(entries: t.Sequence[JobEntry]) -> str:
     if len(entries) == 1:
         entry = entries[0]
         running_for = f", running for {longest_text}" if longest is not None else ""
-        return f"job {entry.ansible_job_id} is {entry.state}{running_for}"
+        return f"job {entry.ansible_job_id} is {entry.state}{running_for}{reported_progress(entry.job)}"
     finished = sum(1 for entry in entries if entry.finished)
     return (
         f"{finished}/{len(entries)} jobs finished, {len(entries) - finished} running, "
         f"longest running {longest_text}"
     )
+
+
+def reported_progress(job: dict) -> str:
+    """What the job last reported on its progress channel, as ': 40% copied 4/10', or ''."""
+    progress = job.get("progress")
+    if not isinstance(progress, dict):
+        return ""
+    percent, msg = progress.get("percent"), progress.get("msg")
+    words = [f"{percent}%"] if isinstance(percent, (int, float)) and not isinstance(percent, bool) else []
+    if isinstance(msg, str) and msg:
+        words.append(" ".join(msg.split()))
+    return ": " + " ".join(words) if words else ""

@@ -349,3 +349,22 @@ def test_wait_for_jobs_does_not_retry_a_refused_request():
 )
 def test_progress_line(entries, line):
     assert _remote_wait.progress_line([JobEntry.from_fields(entry) for entry in entries]) == line
+
+
+@pytest.mark.parametrize(
+    "progress, line",
+    [
+        ({"percent": 40, "msg": "copied 4/10"}, "job j0 is running, running for 3 s: 40% copied 4/10"),
+        ({"percent": 12.5, "msg": None}, "job j0 is running, running for 3 s: 12.5%"),
+        ({"percent": None, "msg": "two\nlines"}, "job j0 is running, running for 3 s: two lines"),
+        ({"percent": 40, "msg": "hidden by no_log"}, "job j0 is running, running for 3 s: 40% hidden by no_log"),
+        ({"percent": None, "msg": ""}, "job j0 is running, running for 3 s"),
+        (None, "job j0 is running, running for 3 s"),
+    ],
+    ids=["both", "percent", "msg-one-line", "no-log", "nothing", "no-progress"],
+)
+def test_the_progress_line_shows_what_the_job_reported(progress, line):
+    entries = _batch("running", durations=[3])["jobs"]
+    if progress is not None:
+        entries[0]["job"]["progress"] = progress
+    assert _remote_wait.progress_line([JobEntry.from_fields(entry) for entry in entries]) == line
