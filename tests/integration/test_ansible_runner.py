@@ -112,6 +112,7 @@ def test_progress_arrives_as_runner_events_while_the_job_runs(
         (arrived, event) for arrived, event in arrivals.events if PROGRESS_RE.search(event.get("stdout") or "")
     ]
     assert len(progress_events) >= 2, stdout
+    assert {event["event"] for _arrived, event in progress_events} == {"verbose"}
     steps = [int(PROGRESS_RE.search(event["stdout"]).group(3)) for _arrived, event in progress_events]
     assert steps == sorted(steps) and steps[0] < steps[-1], steps
     # Each arrived while the job ran: before it ended (by the target's clock, the same machine's) and well
