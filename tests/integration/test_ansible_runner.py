@@ -1,4 +1,4 @@
-"""Issue 14 item 5: a playbook run by ansible-runner, the engine of AWX, gets the job's progress as events while it runs.
+"""Issue 14 item 5: a playbook run by ansible-runner (AWX's engine) gets the job's progress as events while it runs.
 
 ansible-runner's stdout callback turns whatever Ansible displays into events, as AWX shows them: our waiting
 lines arrive as ``verbose`` events, each as it is displayed, not in one piece at the end of the task.
@@ -74,11 +74,8 @@ def test_progress_arrives_as_runner_events_while_the_job_runs(
     (private / "project").mkdir(parents=True)
     (private / "inventory").mkdir()
     (private / "project" / "progress.yml").write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
-    (private / "inventory" / "hosts.yml").write_text(
-        yaml.safe_dump(
-            {"all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": target_python}}}}
-        )
-    )
+    hostvars = {"ansible_connection": "local", "ansible_python_interpreter": target_python}
+    (private / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": hostvars}}}))
     arrivals = Arrivals()
 
     runner = ansible_runner.run(

@@ -123,4 +123,3 @@ def read_progress(async_dir: str, jid: str, *, ended: bool = False) -> t.Optiona
         return None
     report["updated_at"] = _record.format_time(datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc))
     return report
-

@@ -192,7 +192,9 @@ def _start_with_descriptor_seven(tmp_path, taken: str) -> str:
     return "unknown"
 
 
-@pytest.mark.parametrize("taken, seven_after", [("by-stdout", "stdout"), ("by-another-file", "other"), ("free", "closed")])
+@pytest.mark.parametrize(
+    "taken, seven_after", [("by-stdout", "stdout"), ("by-another-file", "other"), ("free", "closed")]
+)
 def test_the_subprocess_start_gives_the_supervisor_its_descriptors_back(tmp_path, monkeypatch, taken, seven_after):
     monkeypatch.setattr(_spawn, "_posix_spawn_reports_failures", lambda: False)
     read_fd, write_fd = os.pipe()
