@@ -447,8 +447,8 @@ job:
           keeps its last report. See C(docs/progress.md) in the collection.
         - C(percent) is a number from V(0) to V(100) (or V(null)), from the report's C(percent), else from its
           C(current) and C(total); C(msg) is the report's message, cut to 256 characters (or V(null)),
-          V(hidden by no_log) for a job launched under C(no_log); C(current) and C(total) are there when the report had them; C(updated_at)
-          is when the job last wrote to the channel, ISO 8601 in UTC.
+          V(hidden by no_log) for a job launched under C(no_log); C(current) and C(total) are there when the report
+          had them; C(updated_at) is when the job last wrote to the channel, ISO 8601 in UTC.
       type: dict
       returned: when the job has reported progress
       sample: {"percent": 40, "msg": "copied 4/10", "updated_at": "2026-11-23T19:55:41.020Z"}
