@@ -101,8 +101,8 @@ def last_report(data: bytes, *, starts_mid_line: bool, ended: bool) -> t.Optiona
 def read_progress(async_dir: str, jid: str, *, ended: bool = False) -> t.Optional[t.Dict[str, t.Any]]:
     """The job's latest progress {percent, msg, updated_at, ...} from its side file, or None.
 
-    The file is the job's own side file in async_dir, never followed through a symlink; only its
-    last TAIL_BYTES are read. updated_at is when the job last wrote to it.
+    The file is the job's own side file in async_dir, a regular file never followed through a symlink,
+    nor read when it is a hard link; only its last TAIL_BYTES are read. updated_at is when the job last wrote to it.
     """
     try:
         fd = os.open(_store.side_path(async_dir, jid, SUFFIX), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -110,7 +110,8 @@ def read_progress(async_dir: str, jid: str, *, ended: bool = False) -> t.Optiona
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        # A hard link would be another file's contents, from outside the async dir.
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size == 0:
             return None
         start = max(0, info.st_size - TAIL_BYTES)
         data = os.pread(fd, TAIL_BYTES, start)

@@ -106,7 +106,7 @@ def test_read_progress_reads_only_the_tail(async_dir):
     assert _progress.read_progress(async_dir, JID)["percent"] == 77
 
 
-@pytest.mark.parametrize("what", ["missing", "empty", "symlink", "directory", "fifo"])
+@pytest.mark.parametrize("what", ["missing", "empty", "symlink", "hardlink", "directory", "fifo"])
 def test_read_progress_without_a_usable_file(async_dir, tmp_path, what):
     path = _store.side_path(async_dir, JID, _progress.SUFFIX)
     if what == "empty":
@@ -115,6 +115,10 @@ def test_read_progress_without_a_usable_file(async_dir, tmp_path, what):
         target = tmp_path / "elsewhere"
         target.write_bytes(b'{"percent": 50}\n')
         os.symlink(target, path)
+    elif what == "hardlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b'{"percent": 50}\n')
+        os.link(target, path)
     elif what == "directory":
         os.mkdir(path)
     elif what == "fifo":
