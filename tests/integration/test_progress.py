@@ -38,6 +38,12 @@ def test_status_shows_the_latest_report_while_the_job_runs_and_after_its_end(run
     assert module_ended["progress"]["msg"] == "module done"
     assert (module_ended["progress"]["current"], module_ended["progress"]["total"]) == (10, 10)
 
+    # A shell job writing to >&"$LONGRUN_PROGRESS_FD" (a module in the old style: the job's process is the shell),
+    # and its child; the malformed line it writes last is ignored.
+    assert data["shell_fd"]["state"] == "succeeded"
+    assert data["shell_fd"]["progress"]["percent"] == 60
+    assert data["shell_fd"]["progress"]["msg"] == "its child too"
+
     # A no_log job: its percent, never its message.
     for job in (secret_running, secret_ended):
         assert job["progress"]["percent"] == 40
