@@ -65,7 +65,8 @@ def parse_line(line: t.Union[bytes, str]) -> t.Optional[t.Dict[str, t.Any]]:
         progress["percent"] = int(percent) if percent.is_integer() else round(percent, 1)
     msg = report.get("msg")
     if isinstance(msg, str):
-        progress["msg"] = msg[:MAX_MSG_CHARS]
+        # JSON escapes can spell lone surrogates, which are no UTF-8 text: the controller would refuse the result.
+        progress["msg"] = msg[:MAX_MSG_CHARS].encode("utf-8", "replace").decode("utf-8")
     if progress["percent"] is None and progress["msg"] is None:
         return None
     return progress

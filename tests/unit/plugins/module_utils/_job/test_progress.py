@@ -41,11 +41,13 @@ JID = "j1.1"
         ("not json", None),
         ('{"percent": 4', None),
         (b'{"percent": 1, "msg": "\xff"}', None),
+        ('{"msg": "a\\udcffb"}', {"percent": None, "msg": "a?b"}),
     ],
     ids=[
         "both", "float-rounded", "clamped-high", "clamped-low", "msg-only", "current-total", "percent-wins",
         "zero-total", "msg-not-text", "other-keys", "bool-percent", "nan", "text-percent", "nothing-known",
         "array", "number", "not-json", "cut", "not-utf8",
+        "lone-surrogate",
     ],
 )
 def test_parse_line(line, expected):
