@@ -326,6 +326,11 @@ jobs:
       description: For a job that is not a success, one sentence that says what happened.
       type: str
       returned: always
+    progress:
+      description: What the job last reported on its progress channel, as in RV(job.progress); V(null) when it reported
+        nothing.
+      type: dict
+      returned: except with O(mode=list)
     result:
       description: The module result once the job has finished, else V(null).
       type: dict
@@ -435,6 +440,18 @@ job:
       description: V(longrun) for jobs of M(longrun.jobs.run), V(stock) for jobs launched by stock C(async:).
       type: str
       returned: always
+    progress:
+      description:
+        - What the job last reported on its progress channel (the JSON lines it writes to the descriptor
+          C(LONGRUN_PROGRESS_FD) or the file C(LONGRUN_PROGRESS_FILE)), read when the status was taken; an ended job
+          keeps its last report. See C(docs/progress.md) in the collection.
+        - C(percent) is a number from V(0) to V(100) (or V(null)), from the report's C(percent), else from its
+          C(current) and C(total); C(msg) is the report's message, cut to 256 characters (or V(null)),
+          V(hidden by no_log) for a job launched under C(no_log); C(current) and C(total) are there when the report
+          had them; C(updated_at) is when the job last wrote to the channel, ISO 8601 in UTC.
+      type: dict
+      returned: when the job has reported progress
+      sample: {"percent": 40, "msg": "copied 4/10", "updated_at": "2026-11-23T19:55:41.020Z"}
 timedout:
   description:
     - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core

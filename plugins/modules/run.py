@@ -167,6 +167,8 @@ job:
     - The job's state and timing, as described in RV(longrun.jobs.async_status#module:job).
     - Its C(state) is one of V(running), V(succeeded), V(failed), V(timed_out), V(killed), V(lost), V(not_found) and
       V(unreadable).
+    - Its C(progress) is what the job last reported on its progress channel (C(percent), C(msg), C(updated_at)), when
+      it reported any; with C(poll) above 0 the line shown between waits includes it.
   returned: when the task has C(async)
   type: dict
   sample:

@@ -46,6 +46,7 @@ def flat_entry(entry: JobEntry) -> dict:
         "rc": rc,
         "exit_code": job.get("exit_code"),
         "msg": job.get("msg"),
+        "progress": job.get("progress"),
         "result": result,
     }
 

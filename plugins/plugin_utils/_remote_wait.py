@@ -12,6 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import HIDDEN_BY_NO_LOG
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusReply, StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
@@ -140,7 +141,9 @@ class RemoteWaiter:
             pass
 
     def _show_progress(self, entries: t.Sequence[JobEntry], waited: float) -> None:
-        show_progress(f"[{self.host}] longrun: {progress_line(entries)} (waited {waited:.0f} s)")
+        # A no_log task shows no job's message, whether or not the job was launched under no_log.
+        no_log = bool(getattr(getattr(self.agent.action, "_play_context", None), "no_log", False))
+        show_progress(f"[{self.host}] longrun: {progress_line(entries, no_log=no_log)} (waited {waited:.0f} s)")
 
 
 def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
@@ -179,7 +182,7 @@ def _done(reply: StatusReply, return_when: str) -> bool:
     return all(ended) or (return_when == "any" and any(ended))
 
 
-def progress_line(entries: t.Sequence[JobEntry]) -> str:
+def progress_line(entries: t.Sequence[JobEntry], *, no_log: bool = False) -> str:
     """What a wait is at: one job's state, or finished/total, running and the longest running time."""
     durations = [entry.job.get("duration") for entry in entries if not entry.finished]
     longest = max((d for d in durations if isinstance(d, (int, float))), default=None)
@@ -187,9 +190,21 @@ def progress_line(entries: t.Sequence[JobEntry]) -> str:
     if len(entries) == 1:
         entry = entries[0]
         running_for = f", running for {longest_text}" if longest is not None else ""
-        return f"job {entry.ansible_job_id} is {entry.state}{running_for}"
+        return f"job {entry.ansible_job_id} is {entry.state}{running_for}{reported_progress(entry.job, no_log=no_log)}"
     finished = sum(1 for entry in entries if entry.finished)
     return (
         f"{finished}/{len(entries)} jobs finished, {len(entries) - finished} running, "
         f"longest running {longest_text}"
     )
+
+
+def reported_progress(job: dict, *, no_log: bool = False) -> str:
+    """What the job last reported on its progress channel, as ': 40% copied 4/10', or ''; no_log hides the message."""
+    progress = job.get("progress")
+    if not isinstance(progress, dict):
+        return ""
+    percent, msg = progress.get("percent"), progress.get("msg")
+    words = [f"{percent}%"] if isinstance(percent, (int, float)) and not isinstance(percent, bool) else []
+    if isinstance(msg, str) and msg:
+        words.append(HIDDEN_BY_NO_LOG if no_log else " ".join(msg.split()))
+    return ": " + " ".join(words) if words else ""

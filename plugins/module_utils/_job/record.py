@@ -55,6 +55,9 @@ REASON_BAD_RECORD = "bad_record"
 # The job ended but its result could not be written (typically a full disk).
 REASON_RESULT_NOT_SAVED = "result_not_saved"
 
+# What a no_log job's messages (its progress msg) read as.
+HIDDEN_BY_NO_LOG = "hidden by no_log"
+
 # Keys that the record adds around a module result; never part of the result.
 ENVELOPE_KEYS = frozenset((META_KEY, "ansible_job_id", "started", "finished", "results_file"))
 
@@ -109,7 +112,7 @@ def parse_time(text: t.Any) -> datetime.datetime | None:
 # The fields of the ``_longrun`` section, in their on-disk order.
 META_FIELDS = (
     "jid", "state", "pid", "pid_start_time", "boot_id", "started_at", "ended_at", "deadline", "timeout", "grace",
-    "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log",
+    "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log", "progress",
 )
 
 
@@ -143,6 +146,7 @@ class JobRecord:
         exit_code: t.Optional[int] = None,
         supervisor_max_rss: t.Optional[int] = None,
         no_log: t.Optional[bool] = None,
+        progress: t.Optional[dict] = None,
         result: t.Optional[dict] = None,
         origin: str = "longrun",
     ) -> None:
@@ -166,6 +170,9 @@ class JobRecord:
         self.supervisor_max_rss = supervisor_max_rss
         # The job was launched under no_log: what it prints and reports is not shown to anyone.
         self.no_log = no_log
+        # The job's latest report on the progress channel (progress.py): read live while it runs,
+        # kept in the record once it has ended.
+        self.progress = progress
         self.result = result
         self.origin = origin
 
@@ -350,6 +357,10 @@ class JobRecord:
             data["exit_code"] = self.exit_code
         if self.no_log:
             data["no_log"] = True
+        if isinstance(self.progress, dict):
+            data["progress"] = dict(self.progress)
+            if self.no_log and self.progress.get("msg") is not None:
+                data["progress"]["msg"] = HIDDEN_BY_NO_LOG
         return data
 
 
@@ -368,9 +379,10 @@ _INT_FIELDS = (
 )
 _TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
 _BOOL_FIELDS = ("no_log",)
+_DICT_FIELDS = ("progress",)
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]
-    + [(name, (bool,)) for name in _BOOL_FIELDS]
+    + [(name, (bool,)) for name in _BOOL_FIELDS] + [(name, (dict,)) for name in _DICT_FIELDS]
 )
 
 

@@ -12,6 +12,7 @@ import shlex
 import signal
 import sys
 
+from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._job.handshake import LaunchError
@@ -52,6 +53,8 @@ class PreparedJob:
         self.stdin_fd: t.Optional[int] = None
         self.stdout_fd: t.Optional[int] = None
         self.stderr_fd: t.Optional[int] = None
+        # The progress file, appended to: the job gets it as _progress.PROGRESS_FD.
+        self.progress_fd: t.Optional[int] = None
 
     def start(self) -> int:
         """Start the job; returns its pid."""
@@ -62,14 +65,15 @@ class PreparedJob:
             stdin_fd=self.stdin_fd,
             stdout_fd=self.stdout_fd,
             stderr_fd=self.stderr_fd,
+            progress_fd=self.progress_fd,
             environment=self.environment,
         )
 
     def close(self) -> None:
-        for fd in (self.stdin_fd, self.stdout_fd, self.stderr_fd):
+        for fd in (self.stdin_fd, self.stdout_fd, self.stderr_fd, self.progress_fd):
             if fd is not None:
                 os.close(fd)
-        self.stdin_fd = self.stdout_fd = self.stderr_fd = None
+        self.stdin_fd = self.stdout_fd = self.stderr_fd = self.progress_fd = None
 
 
 def prepare_job(spec: LaunchSpec) -> PreparedJob:
@@ -81,9 +85,12 @@ def prepare_job(spec: LaunchSpec) -> PreparedJob:
     try:
         job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
         job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
+        job.progress_fd = _above_job_descriptors(
+            _store.open_side_file(spec.async_dir, spec.jid, _progress.SUFFIX, append=True)
+        )
         # A private TMPDIR, removed when the job ends: a job killed at its limit leaves nothing in the system tmp.
         temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
-        job.environment = dict(os.environ, TMPDIR=temp_dir)
+        job.environment = dict(os.environ, TMPDIR=temp_dir, **_progress.job_environment(spec.async_dir, spec.jid))
         if spec.style == "new":
             # From a file, not a pipe: the module's interpreter reads it whenever it is ready.
             job.stdin_fd = _payload_file(spec.payload, temp_dir)
@@ -171,24 +178,52 @@ def _open_nameless_file(directory: str) -> int:
     return fd
 
 
-def _spawn(command: t.List[str], *, stdin_fd: int, stdout_fd: int, stderr_fd: int, environment: dict) -> int:
+def _above_job_descriptors(fd: int) -> int:
+    """The same open file on a descriptor above the numbers the job gets (0-2, PROGRESS_FD), not inherited.
+
+    Copying it to its number in the job then never overwrites another descriptor the job still needs.
+    """
+    # Imported here: fcntl is a small builtin, only the launch needs it.
+    import fcntl  # pylint: disable=import-outside-toplevel
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _progress.PROGRESS_FD + 3)
+    finally:
+        os.close(fd)
+
+
+def _spawn(
+    command: t.List[str],
+    *,
+    stdin_fd: int,
+    stdout_fd: int,
+    stderr_fd: int,
+    environment: dict,
+    progress_fd: t.Optional[int] = None,
+) -> int:
     """Start the job in a session of its own with the default signal mask and dispositions; returns its pid.
 
-    posix_spawn where it reports exec failures, as glibc 2.26+ and macOS do: it spares the
-    supervisor a fork and the subprocess import (about 5 ms of each launch). Elsewhere subprocess.
+    The job gets stdin_fd, stdout_fd and stderr_fd as 0-2 and progress_fd (above PROGRESS_FD) as
+    PROGRESS_FD; no other descriptor of the supervisor. posix_spawn where it reports exec failures,
+    as glibc 2.26+ and macOS do: it spares the supervisor a fork and the subprocess import (about
+    5 ms of each launch). Elsewhere subprocess.
     """
     if _posix_spawn_reports_failures():
         _stop_inheriting_descriptors()
+        file_actions = [
+            (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
+            (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
+            (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
+        ]
+        if progress_fd is not None:
+            # After 0-2: a standard descriptor numbered PROGRESS_FD has been copied by then.
+            file_actions.append((os.POSIX_SPAWN_DUP2, progress_fd, _progress.PROGRESS_FD))
         # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
         return os.posix_spawnp(  # pylint: disable=ansible-bad-function
             command[0],
             command,
             environment,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
-                (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
-                (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
-            ],
+            file_actions=file_actions,
             setsid=True,
             setsigmask=[],
             # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored.
@@ -196,19 +231,58 @@ def _spawn(command: t.List[str], *, stdin_fd: int, stdout_fd: int, stderr_fd: in
         )
     import subprocess  # pylint: disable=import-outside-toplevel
 
-    # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
-    process = subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
-        command,
-        stdin=stdin_fd,
-        stdout=stdout_fd,
-        stderr=stderr_fd,
-        start_new_session=True,
-        preexec_fn=_unblock_signals,
-        env=environment,
-    )
+    moved: t.List[int] = []
+    pass_fds: t.Tuple[int, ...] = ()
+    saved = None
+    if progress_fd is not None:
+        # Popen passes descriptors under their own number: the supervisor holds the file there while it
+        # starts the job, and then gets back whatever it had there (a standard descriptor of the job too).
+        saved = _saved_descriptor(_progress.PROGRESS_FD)
+        stdin_fd, stdout_fd, stderr_fd = (_free_progress_number(fd, moved) for fd in (stdin_fd, stdout_fd, stderr_fd))
+        os.dup2(progress_fd, _progress.PROGRESS_FD, inheritable=False)
+        pass_fds = (_progress.PROGRESS_FD,)
+    try:
+        # Not run_command: that returns only once the job has ended, and the supervisor must watch it run.
+        process = subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
+            command,
+            stdin=stdin_fd,
+            stdout=stdout_fd,
+            stderr=stderr_fd,
+            start_new_session=True,
+            preexec_fn=_unblock_signals,
+            pass_fds=pass_fds,
+            env=environment,
+        )
+    finally:
+        for fd in moved:
+            os.close(fd)
+        if saved is not None:
+            os.dup2(saved[0], _progress.PROGRESS_FD, inheritable=saved[1])
+            os.close(saved[0])
+        elif pass_fds:
+            os.close(_progress.PROGRESS_FD)
     # The supervisor reaps the job itself; Popen must not try to.
     process.returncode = 0
     return process.pid
+
+
+def _saved_descriptor(fd: int) -> t.Optional[t.Tuple[int, bool]]:
+    """A copy of what descriptor fd holds (with whether it was inheritable), or None when it is not open."""
+    try:
+        inheritable = os.get_inheritable(fd)
+    except OSError:
+        return None
+    copy = os.dup(fd)
+    return copy, inheritable
+
+
+def _free_progress_number(fd: int, moved: t.List[int]) -> int:
+    """fd, or a copy of it when it is PROGRESS_FD, which the progress file is about to take (the copy joins moved)."""
+    if fd != _progress.PROGRESS_FD:
+        return fd
+    copy = os.dup(fd)
+    moved.append(copy)
+    return copy
 
 
 def _posix_spawn_reports_failures() -> bool:

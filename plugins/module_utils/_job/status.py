@@ -11,13 +11,26 @@ import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import dirwatch as _dirwatch
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIVENESS_INTERVAL
 
 
 def inspect_job(async_dir: str, jid: str) -> _record.JobRecord:
-    """The job's state, with running records checked for a dead supervisor or a reboot."""
+    """The job's state, with running records checked for a dead supervisor or a reboot, and its latest progress."""
+    return with_progress(async_dir, _inspect(async_dir, jid))
+
+
+def with_progress(async_dir: str, record: _record.JobRecord) -> _record.JobRecord:
+    """The record with the job's latest progress report: read from its file unless the ended record keeps it."""
+    if record.origin == "longrun" and record.state not in (_record.NOT_FOUND, _record.UNREADABLE):
+        if not record.finished or record.progress is None:
+            record.progress = _progress.read_progress(async_dir, record.jid, ended=record.finished) or record.progress
+    return record
+
+
+def _inspect(async_dir: str, jid: str) -> _record.JobRecord:
     record = _read(async_dir, jid)
     if record.state != _record.RUNNING or record.origin != "longrun":
         return record
@@ -120,4 +133,5 @@ def wait_for_jobs(
                 if check_liveness or signature != signatures[jid]:
                     signatures[jid] = signature
                     records[jid] = inspect_job(async_dir, jid)
-    return [records[jid] for jid in jids]
+    # Reports do not replace the record: a running job's progress is read as the wait ends.
+    return [records[jid] if records[jid].finished else with_progress(async_dir, records[jid]) for jid in jids]

@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 # Side files of a job: captured output, for non-Python modules the payload,
-# and the kill request that mode=kill leaves for the supervisor.
-SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill")
+# the kill request that mode=kill leaves for the supervisor, and the job's progress reports.
+SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill", ".progress")
 # The job's private work dir, whose tmp/ is its TMPDIR; removed when the job ends.
 WORK_SUFFIX = ".work"
 _TEMP_PREFIX = ".tmp-"
@@ -356,11 +356,12 @@ def list_jids(async_dir: str) -> t.List[str]:
     return sorted(name for name in names if is_jid(name))
 
 
-def open_side_file(async_dir: str, jid: str, suffix: str) -> int:
-    """Create a private side file for writing; returns a file descriptor."""
+def open_side_file(async_dir: str, jid: str, suffix: str, *, append: bool = False) -> int:
+    """Create a private side file for writing (appending with append); returns a file descriptor."""
     path = side_path(async_dir, jid, suffix)
     _unlink_quietly(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, FILE_MODE)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC | (os.O_APPEND if append else 0)
+    return os.open(path, flags, FILE_MODE)
 
 
 def _unlink_quietly(path: str) -> bool:

@@ -18,6 +18,7 @@ import time
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
+from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import spawn as _spawn
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
@@ -156,4 +157,6 @@ class Supervisor:
                 self.record.time_out(_proc.signal_name(first_signal), last_signal, grace)
             else:
                 self.record.kill(_proc.signal_name(first_signal), last_signal, grace)
+        # The end removes the progress file: the record keeps its last report.
+        self.record.progress = _progress.read_progress(self.spec.async_dir, self.spec.jid, ended=True)
         _outcome.save_end(self.spec.async_dir, self.record, output)

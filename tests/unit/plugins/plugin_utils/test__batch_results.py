@@ -48,6 +48,7 @@ def test_flat_entry_of_an_ended_job():
         ended_at="2024-05-01T10:00:02.500Z",
         timeout=60,
         exit_code=1,
+        progress={"percent": 40, "msg": "copied 4/10", "updated_at": "2024-05-01T10:00:02.000Z"},
     )
 
     assert flat_entry(entry) == {
@@ -64,6 +65,8 @@ def test_flat_entry_of_an_ended_job():
         "rc": 3,
         "exit_code": 1,
         "msg": "job j1.2 failed: non-zero return code (rc=3)",
+        # What the job last reported on its progress channel.
+        "progress": {"percent": 40, "msg": "copied 4/10", "updated_at": "2024-05-01T10:00:02.000Z"},
         "result": {"failed": True, "rc": 3, "stdout": "x"},
     }
 
@@ -86,6 +89,7 @@ def test_flat_entry_of_a_running_job_has_no_result():
     assert flat_one["result"] is None
     assert flat_one["rc"] is None
     assert flat_one["msg"] is None
+    assert flat_one["progress"] is None
 
 
 def test_summarize_counts_every_state_and_the_total():

@@ -11,6 +11,7 @@ import typing as t
 import pytest
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusRequest, decode_reply
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
@@ -349,3 +350,36 @@ def test_wait_for_jobs_does_not_retry_a_refused_request():
 )
 def test_progress_line(entries, line):
     assert _remote_wait.progress_line([JobEntry.from_fields(entry) for entry in entries]) == line
+
+
+@pytest.mark.parametrize(
+    "progress, line",
+    [
+        ({"percent": 40, "msg": "copied 4/10"}, "job j0 is running, running for 3 s: 40% copied 4/10"),
+        ({"percent": 12.5, "msg": None}, "job j0 is running, running for 3 s: 12.5%"),
+        ({"percent": None, "msg": "two\nlines"}, "job j0 is running, running for 3 s: two lines"),
+        ({"percent": 40, "msg": "hidden by no_log"}, "job j0 is running, running for 3 s: 40% hidden by no_log"),
+        ({"percent": None, "msg": ""}, "job j0 is running, running for 3 s"),
+        (None, "job j0 is running, running for 3 s"),
+    ],
+    ids=["both", "percent", "msg-one-line", "no-log", "nothing", "no-progress"],
+)
+def test_the_progress_line_shows_what_the_job_reported(progress, line):
+    entries = _batch("running", durations=[3])["jobs"]
+    if progress is not None:
+        entries[0]["job"]["progress"] = progress
+    assert _remote_wait.progress_line([JobEntry.from_fields(entry) for entry in entries]) == line
+
+
+@pytest.mark.parametrize("task_no_log, msg", [(False, "copied 4/10"), (True, "hidden by no_log")])
+def test_the_waiting_line_of_a_no_log_task_hides_the_jobs_message(shown, task_no_log, msg):
+    running = _batch("running", durations=[3])
+    running["jobs"][0]["job"]["progress"] = {"percent": 40, "msg": "copied 4/10", "updated_at": None}
+    agent = ScriptedAgent([running, _batch("succeeded")])
+    agent.action._play_context = PlayContext()  # pylint: disable=protected-access
+    agent.action._play_context.no_log = task_no_log  # pylint: disable=protected-access
+
+    RemoteWaiter(agent, {"inventory_hostname": "db1"}, "/async").wait("j0", seconds=100, window=1)
+
+    (line,) = shown
+    assert line.startswith(f"[db1] longrun: job j0 is running, running for 3 s: 40% {msg} (waited ")

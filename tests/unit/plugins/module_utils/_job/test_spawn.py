@@ -12,6 +12,7 @@ import signal
 import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import spawn as _spawn
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
@@ -112,3 +113,105 @@ def test_the_job_has_a_private_tmpdir_that_goes_with_it(launcher, async_dir, wai
     assert not os.path.exists(work_dir)
     # The captured stdout the record was copied from goes right after the record is written.
     wait_until(lambda: os.listdir(async_dir) == [JID], what="the captured stdout to go")
+
+
+# The job and a child of its own report; the last report names the job's descriptors and where the file is.
+PROGRESS_REPORT = r"""
+echo '{"percent": 10, "msg": "from the job"}' >&"$LONGRUN_PROGRESS_FD"
+sh -c 'echo "{\"percent\": 20, \"msg\": \"from a child\"}" >&"$LONGRUN_PROGRESS_FD"'
+fds=$(ls /proc/self/fd | sort -n | tr '\n' ',')
+mode=$(stat -c %a "$LONGRUN_PROGRESS_FILE")
+flags=$(sed -n 's/^flags:[[:space:]]*//p' /proc/$$/fdinfo/$LONGRUN_PROGRESS_FD)
+printf '{"percent": 30, "msg": "fd=%s fds=%s mode=%s flags=%s file=%s"}\n' \
+  "$LONGRUN_PROGRESS_FD" "$fds" "$mode" "$flags" "$LONGRUN_PROGRESS_FILE" >&"$LONGRUN_PROGRESS_FD"
+echo '{"percent": 99, "msg": "cut' >&"$LONGRUN_PROGRESS_FD"
+echo '{}'
+"""
+
+
+@pytest.mark.parametrize("starter", ["posix_spawn", "subprocess"])
+def test_the_job_and_its_children_report_progress_on_their_descriptor(async_dir, janitor, monkeypatch, starter):
+    if starter == "subprocess":
+        monkeypatch.setattr(_spawn, "_posix_spawn_reports_failures", lambda: False)
+    elif not _spawn._posix_spawn_reports_failures():  # pylint: disable=protected-access
+        pytest.skip("this C library's posix_spawn does not report exec failures")
+    spec = _handshake.LaunchSpec(
+        jid=JID, async_dir=async_dir, timeout=30, grace=1, interpreter="/bin/sh", payload=PROGRESS_REPORT.encode(),
+        style="old",
+    )
+    _handshake.launch(spec)
+    janitor.track_job(async_dir, JID)
+
+    (record,) = _status.wait_for_jobs(async_dir, [JID], timeout=20)
+
+    assert record.state == _record.SUCCEEDED, record.msg
+    progress = record.progress
+    assert progress["percent"] == 30, progress
+    facts = dict(word.split("=", 1) for word in progress["msg"].split())
+    assert facts["fd"] == "7"
+    # A child of the job has the standard descriptors and the progress file (ls lists its own directory as 3).
+    fds = set(facts["fds"].strip(",").split(","))
+    assert "7" in fds and fds - {"0", "1", "2", "7"} <= {"3"}
+    assert facts["mode"] == "600"
+    assert int(facts["flags"], 8) & os.O_APPEND
+    assert facts["file"] == os.path.join(async_dir, f".{JID}.progress")
+    # The end removed the file, the record kept the report.
+    assert not os.path.exists(facts["file"])
+    assert _status.inspect_job(async_dir, JID).public()["progress"]["percent"] == 30
+
+
+def _start_with_descriptor_seven(tmp_path, taken: str) -> str:
+    """In a forked child (its descriptors are its own to mess with): start a job, then say what fd 7 is."""
+    progress_path, stdout_path, other_path = tmp_path / "progress", tmp_path / "stdout", tmp_path / "other"
+    other = os.open(other_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    stdout = os.open(stdout_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    progress = os.open(progress_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    if taken == "by-stdout":
+        os.dup2(stdout, _progress.PROGRESS_FD, inheritable=False)
+        stdout = _progress.PROGRESS_FD
+    elif taken == "by-another-file":
+        os.dup2(other, _progress.PROGRESS_FD, inheritable=False)
+    else:
+        try:
+            os.close(_progress.PROGRESS_FD)
+        except OSError:
+            pass
+    pid = _spawn._spawn(  # pylint: disable=protected-access
+        ["/bin/sh", "-c", 'echo out; echo \'{"percent": 5}\' >&7'],
+        stdin_fd=stdin, stdout_fd=stdout, stderr_fd=stdout, progress_fd=progress, environment={},
+    )
+    os.waitpid(pid, 0)
+    try:
+        info = os.fstat(_progress.PROGRESS_FD)
+    except OSError:
+        return "closed"
+    for name, path in (("stdout", stdout_path), ("other", other_path), ("progress", progress_path)):
+        if os.path.samestat(info, os.stat(path)):
+            return name
+    return "unknown"
+
+
+@pytest.mark.parametrize(
+    "taken, seven_after", [("by-stdout", "stdout"), ("by-another-file", "other"), ("free", "closed")]
+)
+def test_the_subprocess_start_gives_the_supervisor_its_descriptors_back(tmp_path, monkeypatch, taken, seven_after):
+    monkeypatch.setattr(_spawn, "_posix_spawn_reports_failures", lambda: False)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        try:
+            answer = _start_with_descriptor_seven(tmp_path, taken)
+        except BaseException as exc:  # pylint: disable=broad-except
+            answer = repr(exc)
+        os.write(write_fd, answer.encode())
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as answer:
+        seven = answer.read().decode()
+    os.waitpid(pid, 0)
+
+    assert seven == seven_after
+    assert (tmp_path / "stdout").read_text() == "out\n"
+    assert (tmp_path / "progress").read_text() == '{"percent": 5}\n'
