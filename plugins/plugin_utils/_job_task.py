@@ -133,7 +133,8 @@ class JobTask:
         try:
             # The long-poll window that sees the end also removes the job's files: no extra round trip.
             entry = waiter.wait(
-                jid, seconds=self.deadline.cap(limit), window=self.poll, remove_ended=True, follower=self._follower(waiter)
+                jid, seconds=self.deadline.cap(limit), window=self.poll, remove_ended=True,
+                follower=self._follower(waiter),
             )
         except AnsibleActionFail as exc:
             # The job is not lost with the reply (the target keeps what it could not deliver): name it.

@@ -99,7 +99,9 @@ def parse_follow(params: t.Mapping[str, t.Any]) -> t.Optional[float]:
             raise RequestError("follow_interval is only used with follow: true")
         return None
     if not params.get("wait"):
-        raise RequestError("follow: true shows the jobs' output while waiting for them: set wait to the seconds to wait")
+        raise RequestError(
+            "follow: true shows the jobs' output while waiting for them: set wait to the seconds to wait"
+        )
     try:
         return follow_interval(params.get("follow_interval"))
     except FollowError as exc:
@@ -117,7 +119,8 @@ def _output_options(params: t.Mapping[str, t.Any], jids: t.List[str]) -> dict:
         raise RequestError(f"tail must be 0 or more lines, got {tail!r}")
     if max_bytes is None:
         max_bytes = _output_reader.DEFAULT_MAX_BYTES
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 1 <= max_bytes <= _output_reader.MAX_BYTES_LIMIT:
+    limit = _output_reader.MAX_BYTES_LIMIT
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 1 <= max_bytes <= limit:
         raise RequestError(
             f"max_bytes must be from 1 to {_output_reader.MAX_BYTES_LIMIT} bytes per stream, got {max_bytes!r}: "
             "read larger output in several calls, each from the next_since of the one before"
