@@ -45,7 +45,7 @@ def parse_request(params: t.Mapping[str, t.Any]) -> StatusRequest:
         raise RequestError("give either jid or jobs, not both: jid names one job, jobs a list of them")
     for option, modes in _MODE_OPTIONS.items():
         value = params.get(option)
-        if value not in (None, False) and mode not in modes:
+        if value is not None and value is not False and mode not in modes:
             raise RequestError(f"{option} is only used with mode={' or mode='.join(modes)}, not mode={mode}")
     jids: t.Optional[t.List[str]] = None
     ignored = 0
