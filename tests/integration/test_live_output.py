@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import pwd
 import re
 import secrets
 import selectors
@@ -289,3 +290,31 @@ def test_bad_output_options_fail_with_a_sentence(run_playbook: RunPlaybook) -> N
         assert "Traceback" not in messages[name]
     assert data["follow_poll_0"]["failed"] is True
     assert "needs async and poll greater than 0" in data["follow_poll_0"]["msg"]
+
+
+def shared_python() -> str:
+    """A Python every user can run (pyenv's live under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("no system-wide python3 for the become user")
+
+
+@pytest.mark.slow
+def test_output_of_a_become_job_is_read_and_followed(run_playbook: RunPlaybook, become_user: str) -> None:
+    run = run_playbook(
+        "live_output_become.yml",
+        extra_vars={"job_user": become_user, "job_user_python": shared_python()},
+        # The become user cannot enter the test's private dirs: the default async dir, in its home.
+        env={"ANSIBLE_ASYNC_DIR": "~/.ansible_async"},
+    )
+    run.assert_ok()
+    data = run.load("become.json")
+    home = Path(pwd.getpwnam(become_user).pw_dir)
+    assert data["launched"]["results_file"].startswith(str(home / ".ansible_async") + "/")
+    read = data["read"]
+    assert read["stdout"].startswith(f"{become_user}-tick 1\n{become_user}-tick 2\n"), read
+    assert read["output"]["stdout"]["source"] == "file"
+    followed_lines = re.findall(rf"^\[{TARGET_HOST}\] stdout: {become_user}-tick (\d+)$", run.stdout, re.MULTILINE)
+    assert [int(n) for n in followed_lines] == list(range(1, 9)), run.report()
+    assert data["followed"]["finished"] is True

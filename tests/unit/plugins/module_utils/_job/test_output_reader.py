@@ -183,3 +183,25 @@ def test_the_cap_has_a_hard_limit(async_dir):
     output = _reader.read_job_output(async_dir, running(), max_bytes=10 * _reader.MAX_BYTES_LIMIT)
     assert len(output["stdout"]["text"]) == _reader.MAX_BYTES_LIMIT
     assert output["stdout"]["truncated"] is True
+
+
+@pytest.mark.parametrize(
+    "how", [{"since": 0}, {"since": 25_000_000}, {"tail": 10}, {"since": 0, "keep_up": True}], ids=str
+)
+def test_reading_50_mb_of_output_holds_only_the_cap_in_memory(async_dir, how):
+    import tracemalloc  # pylint: disable=import-outside-toplevel
+
+    path = _store.side_path(async_dir, "j1.1", ".stdout")
+    with open(path, "wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        output = _reader.read_job_output(async_dir, running(), since={"stdout": how.get("since", 0)},
+                                         tail=how.get("tail"), keep_up=how.get("keep_up", False))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(output["stdout"]["text"]) <= _reader.DEFAULT_MAX_BYTES
+    assert output["stdout"]["size"] == 50 * 1024 * 1024
+    # The cap's bytes, their text and a little more: nowhere near the 50 MB of the stream.
+    assert peak < 8 * _reader.DEFAULT_MAX_BYTES, peak
