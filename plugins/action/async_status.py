@@ -140,6 +140,8 @@ class ActionModule(ActionBase):
             result.update(removed=[], spared=[], killed=[], not_found=[])
         if request.mode == "kill":
             result["killed"] = []
+        if request.mode == "output":
+            result.update(next_since={}, truncated=False, complete=True)
         return dict(result, changed=False)
 
     def _kill(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:

@@ -170,6 +170,20 @@ def test_a_followed_window_is_one_remote_command(run_playbook: RunPlaybook) -> N
     assert len(operations) <= 3 + math.ceil((11 + MODULE_JOB_HOLD) / 2) + 2, operations
 
 
+def test_follow_shows_a_bounded_part_of_a_flood_and_counts_the_rest(run_playbook: RunPlaybook) -> None:
+    run = run_playbook(
+        "live_follow.yml", extra_vars={"follow": True, "lines": 1, "fill": 3_000_000, "hold": MODULE_JOB_HOLD}
+    )
+    run.assert_ok()
+    skipped = re.findall(rf"^\[{TARGET_HOST}\] stdout: … (\d+) bytes skipped$", run.stdout, re.MULTILINE)
+    assert skipped, run.report()
+    shown = re.findall(rf"^\[{TARGET_HOST}\] stdout: x+$", run.stdout, re.MULTILINE)
+    # 16 KiB per window: the 3 MB are not all shown, and what was skipped is counted.
+    assert 0 < len(shown) * 100 <= 4 * 16384, len(shown)
+    assert sum(int(count) for count in skipped) + len(shown) * 100 >= 3_000_000
+    assert len(run.stdout) < 200_000
+
+
 def test_follow_keeps_json_callbacks_valid(run_playbook: RunPlaybook) -> None:
     run = run_playbook("live_follow.yml", extra_vars={"follow": True, "lines": 4, "follow_interval": 1, "hold": 2},
                        env=JSON_CALLBACK_ENV)

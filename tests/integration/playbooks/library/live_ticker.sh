@@ -21,9 +21,10 @@ while [ "$n" -le "$count" ]; do
 done
 if [ "$fill" -gt 0 ]; then
     if [ "$stream" = stderr ]; then
-        head -c "$fill" /dev/zero | tr '\0' 'x' | fold -w 99 >&2
+        { head -c "$fill" /dev/zero | tr '\0' 'x' | fold -w 99; echo; } >&2
     else
         head -c "$fill" /dev/zero | tr '\0' 'x' | fold -w 99
+        echo
     fi
 fi
 sleep "$hold"
