@@ -83,6 +83,7 @@ options:
         1 and at most 5 seconds). When jobs are then still running, the task fails with C(timedout), the job ids and
         a C(msg) that says to wait again; the jobs are not affected.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
+      - O(mode=output) reads at once and takes no O(wait); to see the output while waiting, use O(follow).
     type: float
     default: 0
   return_when:

@@ -88,6 +88,11 @@ def parse_request(params: t.Mapping[str, t.Any]) -> StatusRequest:
         signal=signal, grace=grace, states=states, older_than=older_than, force=bool(params.get("force")),
     )
     if mode == "output":
+        if wait:
+            raise RequestError(
+                "mode=output reads at once and does not wait: to see the output while waiting for the jobs, "
+                "use mode=status with wait and follow: true"
+            )
         request = request.replace(output=True, **_output_options(params, t.cast(t.List[str], jids)))
     return request
 

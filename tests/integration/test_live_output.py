@@ -298,6 +298,7 @@ def test_bad_output_options_fail_with_a_sentence(run_playbook: RunPlaybook) -> N
         "follow_without_wait": "follow: true shows the jobs' output while waiting for them: set wait",
         "short_interval": "follow_interval must be 1 or more seconds",
         "output_without_jobs": "mode=output needs jid or jobs",
+        "output_with_wait": "mode=output reads at once and does not wait",
     }
     for name, fragment in expected.items():
         assert fragment in messages[name], (name, messages[name])

@@ -173,6 +173,7 @@ def test_mode_output_with_tail_and_a_cap():
         ({"tail": -1}, "tail must be 0 or more lines, got -1"),
         ({"max_bytes": 0}, "max_bytes must be from 1 to 1048576 bytes per stream, got 0"),
         ({"max_bytes": 2000000}, "max_bytes must be from 1 to 1048576 bytes per stream, got 2000000"),
+        ({"wait": 5}, "mode=output reads at once and does not wait"),
     ],
 )
 def test_bad_output_options_name_the_fix(params, message):
