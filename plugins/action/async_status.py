@@ -22,12 +22,18 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import
     summarize,
 )
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import STOCK_DEFAULTS, task_result_for_job
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import OutputFollower
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_results import output_result
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import (
     async_status_argument_spec,
     async_status_constraints,
 )
-from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import RequestError, parse_request
+from ansible_collections.longrun.jobs.plugins.plugin_utils._status_options import (
+    RequestError,
+    parse_follow,
+    parse_request,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline, some_jobs
 
@@ -35,6 +41,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import 
 class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
+    _follow_interval: t.Optional[float] = None
 
     def run(self, tmp: t.Any = None, task_vars: t.Optional[dict] = None) -> dict:
         # Core's alarm for the task timeout starts right before this call.
@@ -49,6 +56,7 @@ class ActionModule(ActionBase):
             )
             try:
                 request = parse_request(args).replace(check_mode=self._task.check_mode)
+                self._follow_interval = parse_follow(args)
             except RequestError as exc:
                 raise AnsibleActionFail(str(exc)) from None
             if request.jids == [] and request.mode != "list":
@@ -92,17 +100,20 @@ class ActionModule(ActionBase):
             if request.single and request.older_than is None and request.states is None and not request.force:
                 return self._cleanup_one(waiter, request)
             return self._cleanup(waiter, request)
+        if request.mode == "output":
+            return output_result(waiter.call(request), single=request.single, skipped=request.ignored)
         seconds = self._deadline.cap(request.wait)
+        follower = self._follower(waiter, request)
         if request.single:
             jid = t.cast(t.List[str], request.jids)[0]
-            entry = waiter.wait(jid, seconds=seconds, window=MAX_WINDOW)
+            entry = waiter.wait(jid, seconds=seconds, window=MAX_WINDOW, follower=follower)
             result = task_result_for_job(entry, stock_defaults=True, action=self)
             if seconds < request.wait and not result["finished"]:
                 result.update(self._deadline.result(
                     f"job {jid} is", f"wait for it again with longrun.jobs.async_status jid={jid}"
                 ))
             return result
-        reply = waiter.wait_for_jobs(request, seconds=seconds)
+        reply = waiter.wait_for_jobs(request, seconds=seconds, follower=follower)
         result = dict(batch_result([flat_entry(entry) for entry in reply.jobs], skipped=request.ignored),
                       changed=False)
         running = [entry["ansible_job_id"] for entry in result["jobs"] if not entry["finished"]]
@@ -116,6 +127,12 @@ class ActionModule(ActionBase):
             result["msg"] += f"; {summary}"
         return result
 
+    def _follower(self, waiter: RemoteWaiter, request: StatusRequest) -> t.Optional[OutputFollower]:
+        # Under the task's no_log nothing of the output is asked for, let alone shown.
+        if self._follow_interval is None or self._play_context.no_log:
+            return None
+        return OutputFollower(waiter.host, interval=self._follow_interval, name_jobs=not request.single)
+
     @staticmethod
     def _nothing_to_do(request: StatusRequest) -> dict:
         result = batch_result([], skipped=request.ignored)
@@ -123,6 +140,8 @@ class ActionModule(ActionBase):
             result.update(removed=[], spared=[], killed=[], not_found=[])
         if request.mode == "kill":
             result["killed"] = []
+        if request.mode == "output":
+            result.update(next_since={}, truncated=False, complete=True)
         return dict(result, changed=False)
 
     def _kill(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:

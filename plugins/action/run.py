@@ -15,6 +15,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import FollowError, follow_interval
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
 
@@ -35,6 +36,8 @@ class ActionModule(ActionBase):
                 collection_list=self._task.collections,
             )
             options = self._validated_options(request)
+            if options["follow"]:
+                job.follow_interval = self._follow_interval(options, poll=job.poll)
             return resolve_wrapped_module(self, request, task_vars), options["grace"]
 
         return job.run(tmp, task_vars, prepare)
@@ -52,3 +55,14 @@ class ActionModule(ActionBase):
         if options["grace"] > MAX_SECONDS:
             raise AnsibleActionFail(f"grace must be at most {MAX_SECONDS} seconds (100 years), got {options['grace']}")
         return options
+
+    def _follow_interval(self, options: dict, *, poll: int) -> float:
+        if not self._task.async_val or poll <= 0:
+            raise AnsibleActionFail(
+                "follow: true shows the output while the task waits for its job: it needs async and poll "
+                "greater than 0; for a job started with poll: 0, use longrun.jobs.async_status with wait and follow"
+            )
+        try:
+            return follow_interval(options.get("follow_interval"))
+        except FollowError as exc:
+            raise AnsibleActionFail(str(exc)) from None

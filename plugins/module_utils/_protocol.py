@@ -29,7 +29,7 @@ PROTOCOL_VERSION = 3
 VERSION_KEY = "_longrun_protocol"
 # The controllers of protocol version 1 sent requests without a version.
 _UNVERSIONED = 1
-STATUS_MODES = ("status", "kill", "list", "cleanup")
+STATUS_MODES = ("status", "kill", "list", "cleanup", "output")
 RETURN_WHEN = ("all", "any")
 MODULE_STYLES = ("new", "old", "non_native_want_json", "binary")
 
@@ -167,6 +167,22 @@ def _choice(*choices: str) -> t.Any:
     return check
 
 
+OUTPUT_STREAMS = ("stdout", "stderr")
+
+
+def _offsets(value: t.Any, where: str) -> dict:
+    """Byte offsets of output streams per job: {jid: {"stdout": n, "stderr": n}}."""
+    result = {}
+    for jid, streams in _dict(value, where).items():
+        _jid(jid, f"{where}'s key")
+        streams = _dict(streams, f"{where}[{jid}]")
+        unknown = sorted(set(streams) - set(OUTPUT_STREAMS))
+        if unknown:
+            raise ProtocolError(f"{where}[{jid}] names no stream {', '.join(unknown)}: use stdout or stderr")
+        result[jid] = {name: _count(offset, f"{where}[{jid}][{name}]") for name, offset in streams.items()}
+    return result
+
+
 def _open_message(message: t.Any, op: t.Optional[str] = None) -> t.Tuple[str, dict]:
     """The op and params of a request, once its version and shape are checked."""
     if not isinstance(message, dict):
@@ -265,7 +281,7 @@ class _Reply(_Message):
 class JobEntry(_Reply):
     """One job as the target reports it, in every reply: status, kill, list, cleanup and rounds."""
 
-    __slots__ = ("ansible_job_id", "results_file", "finished", "failed", "job", "result", "age")
+    __slots__ = ("ansible_job_id", "results_file", "finished", "failed", "job", "result", "age", "output")
     _FIELDS = (
         ("ansible_job_id", _jid),
         ("results_file", _optional(_str)),
@@ -277,6 +293,8 @@ class JobEntry(_Reply):
         ("result", _anything),
         # mode=list only: seconds since the record was last written.
         ("age", _optional(_number)),
+        # Requests with output: {"stdout": read, "stderr": read} (see _job/output_reader.py), or the no_log note.
+        ("output", _optional(_dict)),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -287,6 +305,7 @@ class JobEntry(_Reply):
         job: dict
         result: t.Any
         age: t.Optional[float]
+        output: t.Optional[dict]
 
     def to_wire(self) -> dict:
         # An entry travels inside a reply, which carries the version.
@@ -355,11 +374,12 @@ class LaunchReply(_Reply):
 
 
 class StatusRequest(_Request):
-    """mode status, kill, list or cleanup, with the options the controller checked."""
+    """mode status, kill, list, cleanup or output, with the options the controller checked."""
 
     __slots__ = (
         "mode", "jids", "single", "wait", "return_when", "signal", "grace", "states", "older_than", "force",
-        "check_mode", "remove_ended", "keep_undecodable", "async_dir", "ignored",
+        "check_mode", "remove_ended", "keep_undecodable", "async_dir", "ignored", "output", "output_since",
+        "output_tail", "output_max_bytes", "output_keep_up",
     )
     op = "status"
     _FIELDS = (
@@ -383,6 +403,14 @@ class StatusRequest(_Request):
         ("async_dir", _str),
         # Items of the user's jobs without a job id (skipped loop items, failed launches).
         ("ignored", _count),
+        # mode=status: each job entry carries its output, read from output_since (jid -> stream -> byte
+        # offset, 0 when missing) or its last output_tail lines, at most output_max_bytes per stream (0: the
+        # default). output_keep_up (following a wait): skip to the latest bytes, whole lines only, no result.
+        ("output", _bool),
+        ("output_since", _offsets),
+        ("output_tail", _optional(_count)),
+        ("output_max_bytes", _count),
+        ("output_keep_up", _bool),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -401,11 +429,17 @@ class StatusRequest(_Request):
         keep_undecodable: bool
         async_dir: str
         ignored: int
+        output: bool
+        output_since: t.Dict[str, t.Dict[str, int]]
+        output_tail: t.Optional[int]
+        output_max_bytes: int
+        output_keep_up: bool
 
     _DEFAULTS = (
         ("mode", "status"), ("single", False), ("wait", 0.0), ("return_when", "all"), ("signal", "TERM"),
         ("grace", DEFAULT_GRACE), ("force", False), ("check_mode", False), ("remove_ended", False),
-        ("keep_undecodable", False), ("async_dir", ""), ("ignored", 0),
+        ("keep_undecodable", False), ("async_dir", ""), ("ignored", 0), ("output", False),
+        ("output_max_bytes", 0), ("output_keep_up", False),
     )
 
     def __init__(self, **values: t.Any) -> None:

@@ -20,7 +20,9 @@ description:
   - A job that ended in a failure state makes the task fail, so that C(rescue), C(ignore_errors) and
     C(failed_when) work. A running job is not a failure.
   - O(wait) waits on the target until the job ends and returns the moment it does, instead of a
-    C(until)/C(retries)/C(delay) loop.
+    C(until)/C(retries)/C(delay) loop. With O(follow=true) the wait shows the jobs' new output lines as they come.
+  - O(mode=output) reads what the jobs have printed so far, running or ended, from a byte offset (O(since)) or
+    their last lines (O(tail)), at most O(max_bytes) per stream per job.
   - The async directory comes from C(ansible_async_dir) or E(ANSIBLE_ASYNC_DIR) (default C(~/.ansible_async)),
     and C(~) is expanded on the target as the user the task runs as (the C(become) user with C(become)).
   - This is a docs-only module; the work is done by the action plugin of the same name.
@@ -59,8 +61,15 @@ options:
         removed, unless O(force=true).
       - As with O(jid), V(cleanup) with O(jobs) fails when a job it names has no record; the others are still
         removed, RV(not_found) lists the missing ones and RV(msg) names them.
+      - V(output) reads the jobs' stdout and stderr (see O(since), O(tail) and O(max_bytes)) and returns the text in
+        RV(stdout) and RV(stderr) (with O(jobs), per job in RV(jobs)), with RV(next_since), the offsets to read on
+        from. It changes nothing and never waits.
+      - While a job runs, its output is what its process has written so far. Once it has ended, it is the output
+        kept in the async directory (M(ansible.builtin.command) and M(ansible.builtin.shell) jobs keep it until their
+        files are removed), else the C(stdout) and C(stderr) of the module's result, if it returned them.
+      - The output of a job launched under C(no_log) is never returned, only RV(hidden) and a RV(msg) that says so.
     type: str
-    choices: [status, cleanup, kill, list]
+    choices: [status, cleanup, kill, list, output]
     default: status
   wait:
     description:
@@ -74,6 +83,7 @@ options:
         1 and at most 5 seconds). When jobs are then still running, the task fails with C(timedout), the job ids and
         a C(msg) that says to wait again; the jobs are not affected.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
+      - O(mode=output) reads at once and takes no O(wait); to see the output while waiting, use O(follow).
     type: float
     default: 0
   return_when:
@@ -114,6 +124,48 @@ options:
       - Without it a running job's record is never removed; it is reported in RV(spared).
     type: bool
     default: false
+  since:
+    description:
+      - With O(mode=output), where to start reading, in bytes from the start of each stream. Without it and
+        without O(tail), reading starts at V(0).
+      - A number for both streams, a dictionary with C(stdout) and C(stderr) offsets, or a dictionary of those by
+        job id. The RV(next_since) of the previous O(mode=output) result is of the right form, for O(jid) and for
+        O(jobs). Pass it to read on without missing or repeating anything.
+      - An offset in the middle of a character starts at the next character; one past the end returns nothing.
+      - Mutually exclusive with O(tail).
+    type: raw
+  tail:
+    description:
+      - With O(mode=output), return the last O(tail) lines of each stream instead, within the last O(max_bytes).
+      - Mutually exclusive with O(since).
+    type: int
+  max_bytes:
+    description:
+      - With O(mode=output), the most bytes returned per stream per job; the default is V(65536), the largest
+        V(1048576).
+      - Text is never cut in the middle of a UTF-8 character. When more output follows, RV(truncated) is V(true)
+        and the next call with O(since) set to RV(next_since) goes on from there.
+    type: int
+  follow:
+    description:
+      - "With O(wait) (and O(mode=status)), show the jobs' new output lines while waiting, as they are written,
+        each as C([host] stdout: line) (with O(jobs), C([host] <jid> stdout: line))."
+      - The lines are shown every O(follow_interval) seconds, through Ansible's display like the progress line
+        (on stdout with ansible-core's screen callbacks, on stderr with other stdout callbacks such as JSON ones).
+        Each look is part of one wait window; still one remote command per window, however many jobs.
+      - Per window, at most 16384 bytes per stream per job are shown; when more was written, the latest lines,
+        after a line C(… N bytes skipped).
+      - A line still being written is shown once it ends (or when the job does).
+      - Nothing is shown for a job launched under C(no_log), nor by a task that has C(no_log) itself.
+      - The result is the same as without O(follow).
+      - The output of a module job (not M(ansible.builtin.command) or M(ansible.builtin.shell)) is its process's
+        stdout and stderr, which are only there while it runs.
+    type: bool
+    default: false
+  follow_interval:
+    description:
+      - With O(follow=true), seconds between two looks at the output; the default is V(3), the least V(1).
+    type: float
 extends_documentation_fragment:
   - longrun.jobs.attributes
   - longrun.jobs.attributes.action
@@ -130,8 +182,8 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - O(jid) or O(jobs) is required for O(mode=status) and O(mode=kill). O(mode=cleanup) needs O(jid), O(jobs),
-    O(older_than) or O(states).
+  - O(jid) or O(jobs) is required for O(mode=status), O(mode=kill) and O(mode=output). O(mode=cleanup) needs O(jid),
+    O(jobs), O(older_than) or O(states).
   - The state V(lost) means that the record says the job is running but its supervisor is gone (its pid is dead
     or belongs to another process, or the host rebooted). Stock Ansible would report such a job as running forever.
   - With transparent mode on (the collection's C(transparent/action_plugins) directory first on the action plugin
@@ -141,6 +193,9 @@ notes:
 seealso:
   - module: ansible.builtin.async_status
   - module: longrun.jobs.run
+  - name: Live output
+    description: Reading a job's output while it runs, and following it during a wait.
+    link: https://github.com/longrun/jobs/blob/main/docs/live-output.md
   - name: Transparent mode
     description: Plain async_status tasks and core's poller read jobs through this plugin.
     link: https://github.com/longrun/jobs/blob/main/docs/transparent-mode.md
@@ -219,6 +274,25 @@ EXAMPLES = r"""
   longrun.jobs.async_status:
     mode: cleanup
     older_than: 1d
+
+- name: Read the last 20 lines the export has printed so far
+  longrun.jobs.async_status:
+    jid: "{{ export_job.ansible_job_id }}"
+    mode: output
+    tail: 20
+  register: export_tail
+
+- name: Later, read what it printed since
+  longrun.jobs.async_status:
+    jid: "{{ export_job.ansible_job_id }}"
+    mode: output
+    since: "{{ export_tail.next_since }}"
+
+- name: Wait for the reindex jobs, showing their output as it comes
+  longrun.jobs.async_status:
+    jobs: "{{ reindex }}"
+    wait: 900
+    follow: true
 """
 
 RETURN = r"""
@@ -248,17 +322,56 @@ erased:
   returned: O(mode=cleanup) with O(jid), when the record was removed
   type: str
 stdout:
-  description: The module's stdout when the job has finished, as in the stock module; empty before.
-  returned: with O(jid) and O(mode=status) or O(mode=cleanup)
+  description:
+    - The module's stdout when the job has finished, as in the stock module; empty before.
+    - With O(mode=output), the text read from the job's stdout (at most O(max_bytes) bytes).
+  returned: with O(jid) and O(mode=status), O(mode=cleanup) or O(mode=output) (not for a C(no_log) job)
   type: str
 stderr:
-  description: The module's stderr when the job has finished, as in the stock module; empty before.
-  returned: with O(jid) and O(mode=status) or O(mode=cleanup)
+  description:
+    - The module's stderr when the job has finished, as in the stock module; empty before.
+    - With O(mode=output), the text read from the job's stderr (at most O(max_bytes) bytes).
+  returned: with O(jid) and O(mode=status), O(mode=cleanup) or O(mode=output) (not for a C(no_log) job)
   type: str
+output:
+  description:
+    - With O(mode=output), how each stream was read, under C(stdout) and C(stderr); with O(jobs), per job in RV(jobs).
+    - C(offset) is where the text starts and C(next_offset) where the next read should (RV(next_since)),
+      C(size) the stream's length when read, C(skipped) the bytes before the text that were not returned
+      (with O(tail)), C(truncated) whether the cap stopped the read with more to come, C(complete) whether the job
+      has ended and its stream was read to the end, and C(source) V(file) (the job's output file), V(result) (the
+      ended job's result) or V(none) (no output there).
+  returned: O(mode=output), except for a C(no_log) job
+  type: dict
+  sample: {"stdout": {"offset": 0, "next_offset": 28, "size": 28, "skipped": 0, "truncated": false,
+           "complete": false, "source": "file"}, "stderr": {"offset": 0, "next_offset": 0, "size": 0, "skipped": 0,
+           "truncated": false, "complete": false, "source": "file"}}
+next_since:
+  description:
+    - With O(mode=output), the offsets to pass as O(since) to read on. With O(jid), C(stdout) and C(stderr) offsets;
+      with O(jobs), those offsets by job id.
+  returned: O(mode=output)
+  type: dict
+  sample: {"stdout": 28, "stderr": 0}
+truncated:
+  description: With O(mode=output), whether more output than O(max_bytes) was waiting; read on from RV(next_since).
+  returned: O(mode=output)
+  type: bool
+complete:
+  description: With O(mode=output), whether the jobs have ended and all their output was read.
+  returned: O(mode=output)
+  type: bool
+hidden:
+  description: With O(mode=output), V(true) for a job launched under C(no_log), whose output is never returned.
+  returned: O(mode=output), for a C(no_log) job
+  type: bool
 jobs:
   description:
     - With O(jobs) (O(mode=status) or O(mode=kill)), one entry per job, in input order.
     - With O(mode=list), one entry per record in the async directory that matches the filters, without RV(jobs[].result).
+    - With O(mode=output), one entry per job with C(ansible_job_id), C(state), C(finished), C(job), and the keys
+      RV(stdout), RV(stderr), RV(output), RV(next_since), RV(truncated), RV(complete) (or RV(hidden) and RV(msg))
+      of that job.
   returned: with O(jobs), and with O(mode=list)
   type: list
   elements: dict
@@ -470,6 +583,7 @@ msg:
       module's message instead.
     - With O(mode=cleanup) and O(jid) in check mode, which record would be removed.
     - With O(mode=list) and O(mode=cleanup), a one-line summary.
-  returned: on failure, and with O(jobs), O(mode=list) or O(mode=cleanup) with filters
+    - With O(mode=output), how many bytes were read, or that the output is hidden by C(no_log).
+  returned: on failure, and with O(jobs), O(mode=list), O(mode=output) or O(mode=cleanup) with filters
   type: str
 """

@@ -41,9 +41,33 @@ options:
       - V(0) sends C(SIGKILL) right after C(SIGTERM).
     type: int
     default: 5
+  follow:
+    description:
+      - "Show the job's new output lines while the task waits for it (C(poll) greater than V(0)), as they are
+        written, each as C([host] stdout: line) or C([host] stderr: line)."
+      - The lines are shown every O(follow_interval) seconds, through Ansible's display like the progress line
+        (on stdout with ansible-core's screen callbacks, on stderr with other stdout callbacks such as JSON ones).
+        Each look is part of a wait window, which then lasts at most O(follow_interval); it is still one remote
+        command per window, as without O(follow).
+      - Per window, at most 16384 bytes per stream are shown; when more was written, the latest lines, after a
+        line C(… N bytes skipped). A line still being written is shown once it ends (or when the job does).
+      - Nothing is shown when the task has C(no_log).
+      - The task's result is the same as without O(follow).
+      - For a module other than M(ansible.builtin.command) and M(ansible.builtin.shell), the output is what its
+        process writes to stdout and stderr while it runs.
+      - Needs C(async) and C(poll) greater than V(0); for a job started with C(poll=0), use
+        M(longrun.jobs.async_status) with O(longrun.jobs.async_status#module:wait) and
+        O(longrun.jobs.async_status#module:follow).
+    type: bool
+    default: false
+  follow_interval:
+    description:
+      - With O(follow=true), seconds between two looks at the output; the default is V(3), the least V(1).
+    type: float
 notes:
-  - Besides O(grace), the arguments hold exactly one key that names a module, by FQCN or short name. Its value is that
-    module's arguments, a free-form string or a dictionary, parsed as Ansible parses a task.
+  - Besides O(grace), O(follow) and O(follow_interval), the arguments hold exactly one key that names a module, by
+    FQCN or short name. Its value is that module's arguments, a free-form string or a dictionary, parsed as Ansible
+    parses a task.
     A second module, an unknown module, no module or any other key is an error that names the allowed keys.
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
   - The task's C(module_defaults) apply to the wrapped module as core applies them to a task that names it, the
@@ -98,6 +122,9 @@ seealso:
   - name: Transparent mode
     description: Existing async tasks and ad hoc commands run as longrun jobs without edits.
     link: https://github.com/longrun/jobs/blob/main/docs/transparent-mode.md
+  - name: Live output
+    description: Following a job's output while the task waits for it.
+    link: https://github.com/longrun/jobs/blob/main/docs/live-output.md
 """
 
 EXAMPLES = r"""
@@ -140,6 +167,13 @@ EXAMPLES = r"""
     - name: Report why the build failed
       ansible.builtin.debug:
         msg: "{{ build.job.state }}: {{ build.msg }}"
+
+- name: Run a long install, showing its output lines as they come
+  longrun.jobs.run:
+    ansible.builtin.shell: /opt/app/install.sh 2>&1
+    follow: true
+  async: 1800
+  poll: 10
 """
 
 RETURN = r"""

@@ -21,6 +21,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SE
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import OutputFollower
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
@@ -49,6 +50,8 @@ class JobTask:
         self.hand_over_at_task_timeout = hand_over_at_task_timeout
         # The job id once the launch request is out: what a task timeout must not lose.
         self._launching: t.Optional[dict] = None
+        # Seconds between looks at the job's output while waiting, when the task follows it (set by prepare).
+        self.follow_interval: t.Optional[float] = None
         self.poll = self._take_over_polling()
 
     def run(self, tmp: t.Any, task_vars: dict, prepare: t.Callable[[], t.Tuple[RunRequest, int]]) -> dict:
@@ -129,7 +132,10 @@ class JobTask:
         )
         try:
             # The long-poll window that sees the end also removes the job's files: no extra round trip.
-            entry = waiter.wait(jid, seconds=self.deadline.cap(limit), window=self.poll, remove_ended=True)
+            entry = waiter.wait(
+                jid, seconds=self.deadline.cap(limit), window=self.poll, remove_ended=True,
+                follower=self._follower(waiter),
+            )
         except AnsibleActionFail as exc:
             # The job is not lost with the reply (the target keeps what it could not deliver): name it.
             # Whether it has finished is not known here.
@@ -149,6 +155,12 @@ class JobTask:
             ),
         )
         return result
+
+    def _follower(self, waiter: RemoteWaiter) -> t.Optional[OutputFollower]:
+        # Under the task's no_log nothing of the output is asked for, let alone shown.
+        if self.follow_interval is None or self.action._play_context.no_log:
+            return None
+        return OutputFollower(waiter.host, interval=self.follow_interval)
 
     def _at_task_timeout(self, launching: dict) -> dict:
         """The result of a task whose timeout ended the wait (or the launch) while its job goes on."""

@@ -15,6 +15,7 @@ from ansible.utils.display import Display
 from ansible_collections.longrun.jobs.plugins.module_utils._job.record import HIDDEN_BY_NO_LOG
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusReply, StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import LIMIT_MARGIN, MAX_WINDOW
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import OutputFollower
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, strict_utf8_results
 
@@ -93,7 +94,10 @@ class RemoteWaiter:
             raise AnsibleActionFail(msg, result={"failed": True, "msg": msg})
         return reply
 
-    def wait(self, jid: str, *, seconds: float, window: float, remove_ended: bool = False) -> JobEntry:
+    def wait(
+        self, jid: str, *, seconds: float, window: float, remove_ended: bool = False,
+        follower: t.Optional[OutputFollower] = None,
+    ) -> JobEntry:
         """Wait until the job ends or seconds pass; returns the job entry reported by the target.
 
         With remove_ended, the window that sees the end removes the job's files, unless its
@@ -102,35 +106,54 @@ class RemoteWaiter:
         request = StatusRequest(
             jids=[jid], single=True, remove_ended=remove_ended, keep_undecodable=remove_ended and strict_utf8_results()
         )
-        reply = self.wait_for_jobs(request, seconds=seconds, window=window)
+        reply = self.wait_for_jobs(request, seconds=seconds, window=window, follower=follower)
         return reply.jobs[0]
 
-    def wait_for_jobs(self, request: StatusRequest, *, seconds: float, window: float = MAX_WINDOW) -> StatusReply:
+    def wait_for_jobs(
+        self, request: StatusRequest, *, seconds: float, window: float = MAX_WINDOW,
+        follower: t.Optional[OutputFollower] = None,
+    ) -> StatusReply:
         """Repeat a status request in windows until its jobs end (all, or any) or seconds pass.
 
         Each window is one remote command, whatever the number of jobs; the
         reply of the last window is returned. A lost connection is retried with
         a growing pause until the wait is over, or until the jobs' own limits
         (as last reported) plus LIMIT_MARGIN have passed, whichever is first.
+
+        With a follower, windows last at most its interval and their replies carry the jobs'
+        new output, which the follower shows; the progress line keeps the pace of window.
         """
         window = max(0.0, min(window, MAX_WINDOW))
         started = time.monotonic()
         deadline = started + max(0.0, seconds)
         jobs_end_by: t.Optional[float] = None
         reconnector = Reconnector(self, _what(request))
+        progress_due = started + window
         while True:
             remaining = max(0.0, deadline - time.monotonic())
+            this_window = min(window, remaining)
+            asked = request
+            if follower is not None:
+                this_window = min(this_window, follower.interval)
+                asked = follower.request(request)
             try:
-                reply = self.call(request.replace(mode="status", wait=min(window, remaining)))
+                reply = self.call(asked.replace(mode="status", wait=this_window))
             except CONNECTION_ERRORS as exc:
                 give_up_at = deadline if jobs_end_by is None else min(deadline, jobs_end_by)
                 reconnector.after_failure(exc, give_up_at=give_up_at)
                 continue
             reconnector.after_success()
+            if follower is not None:
+                follower.show(reply.jobs)
+                # The output is the follower's: the reply the caller gets is the one of an unfollowed wait.
+                for entry in reply.jobs:
+                    entry.output = None
             jobs_end_by = latest_end(reply.jobs)
             if _done(reply, request.return_when) or time.monotonic() >= deadline:
                 return reply
-            self._show_progress(reply.jobs, time.monotonic() - started)
+            if follower is None or time.monotonic() >= progress_due - 0.5:
+                self._show_progress(reply.jobs, time.monotonic() - started)
+                progress_due = time.monotonic() + window
 
     def reconnect(self, pause: float = RECONNECT_PAUSE) -> None:
         """Pause, then close the connection so that the next command opens a new one."""

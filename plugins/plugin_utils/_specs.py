@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE
 
-STATUS_MODES = ("status", "cleanup", "kill", "list")
+STATUS_MODES = ("status", "cleanup", "kill", "list", "output")
 RETURN_WHEN = ("all", "any")
 # Signals that mode=kill may send first; SIGKILL follows after the grace period.
 KILL_SIGNALS = ("TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL")
@@ -20,6 +20,9 @@ def run_options_spec() -> dict:
     """Options of longrun.jobs.run besides the wrapped module."""
     return {
         "grace": {"type": "int", "default": DEFAULT_GRACE},
+        "follow": {"type": "bool", "default": False},
+        # None: _output_follow.DEFAULT_FOLLOW_INTERVAL.
+        "follow_interval": {"type": "float"},
     }
 
 
@@ -37,6 +40,13 @@ def async_status_argument_spec() -> dict:
         "states": {"type": "list", "elements": "str", "choices": list(JOB_STATES)},
         "older_than": {"type": "raw"},
         "force": {"type": "bool", "default": False},
+        # mode=output: where to start (bytes), or the last lines; at most max_bytes per stream per job.
+        "since": {"type": "raw"},
+        "tail": {"type": "int"},
+        "max_bytes": {"type": "int"},
+        # A wait shows the jobs' new output as it arrives.
+        "follow": {"type": "bool", "default": False},
+        "follow_interval": {"type": "float"},
     }
 
 

@@ -48,14 +48,22 @@ def test_ansible_doc_renders_roles(role: str, option: str, collections_path: str
     assert option in done.stdout
 
 
-def test_docs_only_module_options_match_the_action_spec(collections_path: str) -> None:
-    """run_parallel is documented by a docs-only module: its options must be the action's spec."""
-    from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_parallel_argument_spec
+@pytest.mark.parametrize(
+    "plugin, spec_name",
+    [
+        ("longrun.jobs.run_parallel", "run_parallel_argument_spec"),
+        ("longrun.jobs.async_status", "async_status_argument_spec"),
+        ("longrun.jobs.run", "run_options_spec"),
+    ],
+)
+def test_docs_only_module_options_match_the_action_spec(collections_path: str, plugin: str, spec_name: str) -> None:
+    """Our modules are docs only: their options must be the action's spec."""
+    from ansible_collections.longrun.jobs.plugins.plugin_utils import _specs
 
-    done = _ansible_doc(collections_path, "--json", "longrun.jobs.run_parallel")
+    done = _ansible_doc(collections_path, "--json", plugin)
     assert done.returncode == 0, done.stderr
-    options = json.loads(done.stdout)["longrun.jobs.run_parallel"]["doc"]["options"]
-    spec = run_parallel_argument_spec()
+    options = json.loads(done.stdout)[plugin]["doc"]["options"]
+    spec = getattr(_specs, spec_name)()
     assert set(options) == set(spec)
     for name, rules in spec.items():
         assert options[name]["type"] == rules["type"], name

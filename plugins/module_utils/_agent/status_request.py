@@ -2,7 +2,7 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Serving status, kill, list and cleanup requests on the target; the controller checked their options."""
+"""Serving status, output, kill, list and cleanup requests on the target; the controller checked their options."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
 from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import output_reader as _output_reader
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
@@ -64,7 +65,7 @@ def handle_request(request: StatusRequest, *, after_reply: t.Optional[Removals] 
         async_dir = _store.resolve_async_dir(request.async_dir)
     except _store.StoreError as exc:
         raise RequestError(str(exc)) from exc
-    if request.jids is None and request.mode in ("status", "kill"):
+    if request.jids is None and request.mode in ("status", "kill", "output"):
         raise RequestError(f"mode={request.mode} needs job ids")
     try:
         if request.mode == "list":
@@ -75,6 +76,9 @@ def handle_request(request: StatusRequest, *, after_reply: t.Optional[Removals] 
             if request.single and request.older_than is None and request.states is None and not request.force:
                 return cleanup_one(async_dir, t.cast(t.List[str], request.jids)[0], check_mode=request.check_mode)
             return cleanup_request(async_dir, request)
+        if request.mode == "output":
+            # Reading output never removes anything.
+            request = request.replace(output=True, remove_ended=False)
         return status_request(async_dir, request, after_reply=after_reply)
     except _store.StoreError as exc:
         raise RequestError(str(exc)) from exc
@@ -89,6 +93,9 @@ def status_request(async_dir: str, request: StatusRequest, *, after_reply: t.Opt
     jids = t.cast(t.List[str], request.jids)
     records = _status.wait_for_jobs(async_dir, jids, timeout=request.wait, return_when=request.return_when)
     entries = [job_entry(async_dir, record) for record in records]
+    if request.output:
+        for record, entry in zip(records, entries):
+            entry.output = job_output(async_dir, record, request)
     removed = []
     if request.remove_ended:
         for record, entry in zip(records, entries):
@@ -99,6 +106,19 @@ def status_request(async_dir: str, request: StatusRequest, *, after_reply: t.Opt
             remove_job_files(async_dir, record.jid, after_reply)
             removed.append(record.jid)
     return StatusReply(changed=bool(removed), jobs=entries, removed=removed, ignored=request.ignored)
+
+
+def job_output(async_dir: str, record: _record.JobRecord, request: StatusRequest) -> dict:
+    """The job's output that the request asks for; read before any of the job's files go."""
+    return _output_reader.read_job_output(
+        async_dir,
+        record,
+        since=request.output_since.get(record.jid),
+        tail=request.output_tail,
+        max_bytes=request.output_max_bytes or _output_reader.DEFAULT_MAX_BYTES,
+        keep_up=request.output_keep_up,
+        fallback=not request.output_keep_up,
+    )
 
 
 def kill_request(async_dir: str, request: StatusRequest) -> StatusReply:

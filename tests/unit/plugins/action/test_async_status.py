@@ -85,7 +85,7 @@ SLEEP = "import time; time.sleep(60)"
         ({"jid": "j1/../../etc/passwd"}, "is not a job id"),
         ({"jid": ""}, "jid must be a non-empty job id"),
         ({"jid": "j1.2", "wait": -1}, "wait must be 0 or more seconds, got -1"),
-        ({"jid": "j1.2", "mode": "restart"}, "value of mode must be one of: status, cleanup, kill, list, got: restart"),
+        ({"jid": "j1.2", "mode": "restart"}, "value of mode must be one of: status, cleanup, kill, list, output, got: restart"),
         ({}, "mode=status needs jid or jobs"),
         ({"jid": "j1.2", "jobs": ["j1.3"]}, "parameters are mutually exclusive: jid|jobs"),
         ({"jobs": "j1.2"}, "jobs must be a list of job ids or registered results, not string"),

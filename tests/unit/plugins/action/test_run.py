@@ -48,8 +48,11 @@ def wait_for_job(make_action, task_vars, janitor):
         ({"ansible.builtin.command": "true", "grace": "soon"}, 10, "invalid run options"),
         ({"ansible.builtin.command": "true"}, -1, "async must be 1 or more seconds, got -1"),
         ({"ansible.builtin.copy": {"src": "a", "dest": "/tmp/b"}}, 0, "controller-side action plugin"),
+        ({"ansible.builtin.command": "true", "follow": True}, 10, "follow: true shows the output while the task waits"),
+        ({"ansible.builtin.command": "true", "follow": True}, 0, "it needs async and poll greater than 0"),
     ],
-    ids=["copy", "two-modules", "unknown-key", "no-module", "negative-grace", "bad-grace", "negative-async", "copy-sync"],
+    ids=["copy", "two-modules", "unknown-key", "no-module", "negative-grace", "bad-grace", "negative-async", "copy-sync",
+         "follow-poll-0", "follow-sync"],
 )
 def test_bad_arguments_fail_without_a_remote_command(run_action, remote_commands, task_vars, args, async_val, fragment):
     result = run_action(args, async_val=async_val).run(task_vars=task_vars)
@@ -209,3 +212,22 @@ def test_cleanup_after_the_end_erases_the_job_files(run_action, make_action, tas
     assert result["changed"] is True
     assert result["erased"] == launched["results_file"]
     assert os.listdir(async_dir) == []
+
+
+def test_follow_interval_below_a_second_fails_without_a_remote_command(make_action, remote_commands, task_vars):
+    args = {"ansible.builtin.command": "true", "follow": True, "follow_interval": 0.1}
+    result = make_action(RunAction, "longrun.jobs.run", args, async_val=10, poll=5).run(task_vars=task_vars)
+
+    assert result["failed"] is True
+    assert "follow_interval must be 1 or more seconds, got 0.1" in result["msg"]
+    assert remote_commands.calls == []
+
+
+def test_a_followed_run_returns_the_result_of_an_unfollowed_one(run_action, task_vars):
+    command = {"ansible.builtin.command": "printf 'a\\nb\\n'"}
+    plain = run_action(dict(command), poll=1).run(task_vars=task_vars)
+    followed = run_action(dict(command, follow=True, follow_interval=1), poll=1).run(task_vars=task_vars)
+
+    timings = ("ansible_job_id", "results_file", "job", "start", "end", "delta", "invocation")
+    assert {k: v for k, v in followed.items() if k not in timings} == {k: v for k, v in plain.items() if k not in timings}
+    assert followed["stdout"] == "a\nb"

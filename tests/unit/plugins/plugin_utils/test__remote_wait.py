@@ -14,7 +14,8 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import JobEntry, StatusRequest, decode_reply
-from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
+from ansible_collections.longrun.jobs.plugins.plugin_utils import _output_follow, _remote_wait
+from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import OutputFollower
 from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import MAX_WINDOW, RemoteWaiter
 
 JID = "j5.6"
@@ -383,3 +384,70 @@ def test_the_waiting_line_of_a_no_log_task_hides_the_jobs_message(shown, task_no
 
     (line,) = shown
     assert line.startswith(f"[db1] longrun: job j0 is running, running for 3 s: 40% {msg} (waited ")
+
+
+def _followed_reply(state: str, text: str, next_offset: int) -> dict:
+    reply = _reply(state)
+    reply["jobs"][0]["output"] = {
+        "stdout": {"text": text, "next_offset": next_offset, "skipped": 0},
+        "stderr": {"text": "", "next_offset": 0, "skipped": 0},
+    }
+    return reply
+
+
+def test_a_followed_wait_is_one_request_per_short_window_and_shows_the_lines(monkeypatch):
+    shown: t.List[str] = []
+    monkeypatch.setattr(_output_follow, "show_progress", lambda text, **_kw: shown.append(text))
+    agent = ScriptedAgent([
+        _followed_reply("running", "one\n", 4),
+        _followed_reply("running", "two\n", 8),
+        _followed_reply("succeeded", "three\n", 14),
+    ])
+    follower = OutputFollower("h", interval=2)
+
+    entry = RemoteWaiter(agent, {"inventory_hostname": "h"}, "/async").wait(
+        JID, seconds=100, window=30, remove_ended=True, follower=follower
+    )
+
+    # One request per window, each at most the follow interval, each from where the last lines ended.
+    assert [params["wait"] for _op, params in agent.requests] == [2, 2, 2]
+    assert [params["output_since"] for _op, params in agent.requests] == [
+        {}, {JID: {"stdout": 4, "stderr": 0}}, {JID: {"stdout": 8, "stderr": 0}}
+    ]
+    assert all(params["output"] and params["output_keep_up"] for _op, params in agent.requests)
+    assert all(params["remove_ended"] for _op, params in agent.requests)
+    assert shown == ["[h] stdout: one", "[h] stdout: two", "[h] stdout: three"]
+    # The caller gets the entry of an unfollowed wait.
+    assert entry.output is None
+    assert entry.state == "succeeded"
+
+
+def test_an_unfollowed_wait_asks_for_no_output():
+    agent = ScriptedAgent([_reply("running"), _reply("succeeded")])
+
+    RemoteWaiter(agent, {}, "/async").wait(JID, seconds=100, window=5)
+
+    assert [params["output"] for _op, params in agent.requests] == [False, False]
+    assert [params["wait"] for _op, params in agent.requests] == [5, 5]
+
+
+def test_a_followed_wait_shows_the_progress_line_at_the_pace_of_the_window(monkeypatch):
+    progress: t.List[str] = []
+    monkeypatch.setattr(_remote_wait, "show_progress", lambda text, **_kw: progress.append(text))
+    monkeypatch.setattr(_output_follow, "show_progress", lambda text, **_kw: None)
+    clock = [0.0]
+    monkeypatch.setattr(_remote_wait.time, "monotonic", lambda: clock[0])
+
+    class TickingAgent(ScriptedAgent):
+        def request(self, request: t.Any) -> t.Any:
+            clock[0] += request.wait
+            return super().request(request)
+
+    agent = TickingAgent([_followed_reply("running", "", 0)] * 6 + [_followed_reply("succeeded", "", 0)])
+    RemoteWaiter(agent, {"inventory_hostname": "h"}, "/async").wait(
+        JID, seconds=100, window=6, follower=OutputFollower("h", interval=2)
+    )
+
+    # Seven windows of 2 s; the progress line every 6 s, as without follow.
+    assert len(agent.requests) == 7
+    assert len(progress) == 2

@@ -134,3 +134,84 @@ def test_parse_request_fills_defaults_for_missing_options():
         "TERM",
         "all",
     )
+
+
+@pytest.mark.parametrize(
+    "since, expected",
+    [
+        (None, {}),
+        (0, {"j1.1": {"stdout": 0, "stderr": 0}, "j2.2": {"stdout": 0, "stderr": 0}}),
+        (7, {"j1.1": {"stdout": 7, "stderr": 7}, "j2.2": {"stdout": 7, "stderr": 7}}),
+        ({"stdout": 5}, {"j1.1": {"stdout": 5}, "j2.2": {"stdout": 5}}),
+        ({"j2.2": {"stdout": 3, "stderr": 4}}, {"j2.2": {"stdout": 3, "stderr": 4}}),
+        ({"j1.1": 9}, {"j1.1": {"stdout": 9, "stderr": 9}}),
+    ],
+)
+def test_mode_output_takes_offsets_for_all_jobs_per_stream_or_per_job(since, expected):
+    parsed = _status_options.parse_request(request(jobs=["j1.1", "j2.2"], mode="output", since=since))
+    assert parsed.mode == "output" and parsed.output is True
+    assert parsed.output_since == expected
+    assert parsed.output_tail is None
+    assert parsed.output_max_bytes == 65536
+
+
+def test_mode_output_with_tail_and_a_cap():
+    parsed = _status_options.parse_request(request(jid="j1.1", mode="output", tail=5, max_bytes=100))
+    assert (parsed.output_tail, parsed.output_max_bytes, parsed.output_since) == (5, 100, {})
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"since": -1}, "since must be a byte offset of 0 or more, got -1: use 0 to read from the start"),
+        ({"since": {"stdout": -5}}, "since.stdout must be a byte offset of 0 or more, got -5"),
+        ({"since": "10"}, "since must be a byte offset of 0 or more, got '10'"),
+        ({"since": True}, "since must be a byte offset of 0 or more, got True"),
+        ({"since": {"stdin": 1}}, "since has unknown key(s) stdin"),
+        ({"since": {"j9.9": 1}}, "since names job(s) j9.9 that are not asked about"),
+        ({"since": 0, "tail": 3}, "give either since or tail, not both"),
+        ({"tail": -1}, "tail must be 0 or more lines, got -1"),
+        ({"max_bytes": 0}, "max_bytes must be from 1 to 1048576 bytes per stream, got 0"),
+        ({"max_bytes": 2000000}, "max_bytes must be from 1 to 1048576 bytes per stream, got 2000000"),
+        ({"wait": 5}, "mode=output reads at once and does not wait"),
+    ],
+)
+def test_bad_output_options_name_the_fix(params, message):
+    with pytest.raises(_status_options.RequestError) as caught:
+        _status_options.parse_request(request(jid="j1.1", mode="output", **params))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("option, value", [("since", 0), ("tail", 3), ("max_bytes", 10)])
+def test_output_options_belong_to_mode_output(option, value):
+    with pytest.raises(_status_options.RequestError, match=f"{option} is only used with mode=output"):
+        _status_options.parse_request(request(jid="j1.1", **{option: value}))
+
+
+def test_mode_output_needs_jobs():
+    with pytest.raises(_status_options.RequestError, match="mode=output needs jid or jobs"):
+        _status_options.parse_request(request(mode="output"))
+
+
+def test_parse_follow():
+    assert _status_options.parse_follow(request(jid="j1.1", wait=10)) is None
+    assert _status_options.parse_follow(request(jid="j1.1", wait=10, follow=True)) == 3.0
+    assert _status_options.parse_follow(request(jid="j1.1", wait=10, follow=True, follow_interval=5)) == 5.0
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"follow": True}, "follow: true shows the jobs' output while waiting for them: set wait"),
+        ({"follow": True, "wait": 5, "follow_interval": 0.2}, "follow_interval must be 1 or more seconds"),
+        ({"wait": 5, "follow_interval": 2}, "follow_interval is only used with follow: true"),
+    ],
+)
+def test_bad_follow_options_name_the_fix(params, message):
+    with pytest.raises(_status_options.RequestError, match=message):
+        _status_options.parse_follow(request(jid="j1.1", **params))
+
+
+def test_follow_belongs_to_mode_status():
+    with pytest.raises(_status_options.RequestError, match="follow is only used with mode=status"):
+        _status_options.parse_request(request(jid="j1.1", mode="kill", follow=True))

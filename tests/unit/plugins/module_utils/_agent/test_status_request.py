@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -354,3 +355,89 @@ def test_kill_request_does_not_report_a_job_that_ended_on_its_own_as_killed(asyn
 
     assert result["jobs"][0]["job"]["state"] == "succeeded"
     assert result["killed"] == []
+
+
+def write_output(async_dir: str, jid: str, stream: str, data: bytes) -> None:
+    fd = _store.open_side_file(async_dir, jid, "." + stream)
+    try:
+        _store.write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def test_mode_output_reads_a_running_job_from_offsets(async_dir):
+    write_running(async_dir)
+    write_output(async_dir, "j1.1", "stdout", b"one\ntwo\n")
+    write_output(async_dir, "j1.1", "stderr", b"warn\n")
+    result = handle_request({"jid": "j1.1", "mode": "output", "since": {"stdout": 4}, "_async_dir": async_dir})
+    (entry,) = result["jobs"]
+    assert entry["finished"] is False
+    assert entry["output"]["stdout"]["text"] == "two\n"
+    assert entry["output"]["stdout"]["next_offset"] == 8
+    assert entry["output"]["stderr"]["text"] == "warn\n"
+    assert result["removed"] == []
+
+
+def test_mode_output_never_removes_files(async_dir):
+    write_ended(async_dir)
+    write_output(async_dir, "j1.1", "stdout", b"kept\n")
+    result = handle_request({"jid": "j1.1", "mode": "output", "tail": 1, "_async_dir": async_dir,
+                             "_remove_ended": True})
+    assert result["jobs"][0]["output"]["stdout"]["text"] == "kept\n"
+    assert result["removed"] == []
+    assert "j1.1" in os.listdir(async_dir)
+
+
+def test_mode_output_of_an_ended_job_without_files_reads_its_result(async_dir):
+    _store.write_record(
+        async_dir, _record.JobRecord(jid="j1.1", state=_record.SUCCEEDED, result={"stdout": "a\nb", "stderr": ""})
+    )
+    result = handle_request({"jid": "j1.1", "mode": "output", "tail": 1, "_async_dir": async_dir})
+    assert result["jobs"][0]["output"]["stdout"]["text"] == "b"
+    assert result["jobs"][0]["output"]["stdout"]["source"] == "result"
+
+
+def test_mode_output_of_a_no_log_job_returns_no_text(async_dir):
+    _store.write_record(async_dir, _record.JobRecord(jid="j1.1", state=_record.SUCCEEDED, no_log=True,
+                                                     result={"stdout": "SECRET"}))
+    write_output(async_dir, "j1.1", "stdout", b"SECRET\n")
+    result = handle_request({"jid": "j1.1", "mode": "output", "_async_dir": async_dir})
+    assert result["jobs"][0]["output"] == {"hidden": True, "msg": "the output of job j1.1 is hidden by no_log"}
+
+
+def test_a_followed_window_reads_the_output_before_the_end_removes_the_files(async_dir):
+    write_ended(async_dir)
+    write_output(async_dir, "j1.1", "stdout", b"last line\n")
+    request = _protocol.StatusRequest(
+        jids=["j1.1"], single=True, remove_ended=True, async_dir=async_dir, output=True, output_keep_up=True,
+        output_since={"j1.1": {"stdout": 5}},
+    )
+    after_reply: list = []
+    reply = _status_request.handle_request(
+        _protocol.StatusRequest.from_wire(json.loads(json.dumps(request.to_wire()))), after_reply=after_reply
+    )
+    assert reply.jobs[0].output["stdout"]["text"] == "line\n"
+    assert reply.removed == ["j1.1"]
+    assert after_reply == [(async_dir, "j1.1")]
+
+
+def test_a_status_without_output_carries_none(async_dir):
+    write_ended(async_dir)
+    write_output(async_dir, "j1.1", "stdout", b"x\n")
+    assert handle_request(params(async_dir, "j1.1"))["jobs"][0]["output"] is None
+
+
+@pytest.mark.parametrize(
+    "since, message",
+    [
+        ({"j1.1": {"stdout": -1}}, "output_since[j1.1][stdout] must be 0 or a positive integer"),
+        ({"j1.1": {"stdin": 1}}, "names no stream stdin"),
+        ({"../x": {"stdout": 1}}, "is not a job id"),
+        ({"j1.1": 3}, "must be an object"),
+    ],
+)
+def test_the_agent_refuses_bad_offsets(since, message):
+    wire = _protocol.StatusRequest(jids=["j1.1"], mode="output", async_dir="/x").to_wire()
+    wire["params"]["output_since"] = since
+    with pytest.raises(_protocol.ProtocolError, match=re.escape(message)):
+        _protocol.StatusRequest.from_wire(wire)
