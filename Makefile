@@ -37,6 +37,9 @@ ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 GET_PIP_OFFLINE := tests/tools/get_pip_offline.py
 
 PYTEST := $(VENV_BIN)/pytest -p no:cacheprovider
+# Two pytest-xdist workers, a test file each at a time: the integration tests mostly wait for jobs,
+# so two of them share the 2 cores of CI well. PYTEST_WORKERS= runs them in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 # Combos of ansible-core and controller Python; the pins live in tests/matrix/<combo>.txt.
 MATRIX_RUNNER := tests/matrix/run_matrix.py
@@ -163,7 +166,7 @@ units: venv collection
 	$(COLLECTION_ENV) $(PYTEST) tests/unit
 
 integration: venv sshd-package collection
-	$(COLLECTION_ENV) $(PYTEST) tests/integration
+	$(COLLECTION_ENV) $(PYTEST) $(PYTEST_WORKERS) tests/integration
 
 # Each combo has its own venv (reused while its pins do not change), collection and logs under
 # $(BUILD_DIR)/matrix/<combo>/; a summary table ends the run. About 25 minutes (35 on a cold machine).
@@ -176,7 +179,7 @@ test-matrix-smoke: sshd-package
 
 # One pytest run comes last, so the final line printed is pytest's own summary.
 test: venv sshd-package collection sanity lint changelog-lint molecule test-matrix-smoke
-	$(COLLECTION_ENV) $(PYTEST) tests/unit tests/integration
+	$(COLLECTION_ENV) $(PYTEST) $(PYTEST_WORKERS) tests/unit tests/integration
 
 # Not part of `test`: it takes about 30 minutes with the defaults. BENCH_REPEATS (default 3),
 # BENCH_B5_SECONDS (default 60) and BENCH_TRANSPORTS (default local,ssh) shorten it.

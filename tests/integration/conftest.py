@@ -57,6 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest.ini registers these too; registering twice is harmless and keeps --strict-markers happy without it.
     config.addinivalue_line("markers", "integration: runs real ansible-playbook processes")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    create_test_users(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    remove_test_users(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -346,37 +351,62 @@ def run_playbook(
 
 BECOME_TEST_USER = "longrun-test"
 OTHER_TEST_USER = "longrun-other"
+TEST_USERS = (BECOME_TEST_USER, OTHER_TEST_USER)
+# Users this pytest process created, removed when it ends.
+_CREATED_USERS: list[str] = []
 
 
-def unprivileged_user(name: str) -> t.Iterator[str]:
-    """A user created (and removed) by the session when running as root; an existing one is kept."""
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def create_test_users(config: pytest.Config) -> None:
+    """Create the unprivileged test users once, in the process that runs (or hands out) the tests.
+
+    Under pytest-xdist the workers share them: a worker that created and removed a user of its own
+    would remove it under the other workers' feet.
+    """
+    if _is_xdist_worker(config) or os.geteuid() != 0:
+        return
+    for name in TEST_USERS:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
+            _CREATED_USERS.append(name)
+
+
+def remove_test_users(config: pytest.Config) -> None:
+    if _is_xdist_worker(config):
+        return
+    while _CREATED_USERS:
+        name = _CREATED_USERS.pop()
+        for pid in pids_owned_by(name):
+            terminate_pids([pid], grace=1)
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+def unprivileged_user(name: str) -> str:
+    """A test user: created by the session when running as root (see create_test_users)."""
     try:
         pwd.getpwnam(name)
-        created = False
     except KeyError:
         if os.geteuid() != 0:
-            pytest.skip(f"become tests need root to create the user {name}")
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
-        created = True
-    try:
-        yield name
-    finally:
-        if created:
-            for pid in pids_owned_by(name):
-                terminate_pids([pid], grace=1)
-            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+            pytest.skip(f"become tests need root to create the user {name}, or the user to exist")
+        pytest.fail(f"the test user {name} is missing: the session creates it at start; was it removed meanwhile?")
+    return name
 
 
 @pytest.fixture(scope="session")
-def become_user() -> t.Iterator[str]:
+def become_user() -> str:
     """The unprivileged user that become tests run jobs as."""
-    yield from unprivileged_user(BECOME_TEST_USER)
+    return unprivileged_user(BECOME_TEST_USER)
 
 
 @pytest.fixture(scope="session")
-def other_user() -> t.Iterator[str]:
+def other_user() -> str:
     """A second unprivileged user, who must not see the become user's jobs."""
-    yield from unprivileged_user(OTHER_TEST_USER)
+    return unprivileged_user(OTHER_TEST_USER)
 
 
 def pids_owned_by(user: str) -> list[int]:
