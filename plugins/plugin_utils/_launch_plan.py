@@ -2,7 +2,8 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The plan of a launch: the wrapped module built on the controller, as the launch request the target serves."""
+"""The plan of a launch: the wrapped module built on the controller (or the command executor's parameters),
+as the launch request the target serves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import secrets
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest
+from ansible_collections.longrun.jobs.plugins.plugin_utils._command_executor import executor_parameters
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
@@ -34,9 +36,19 @@ def plan_launch(
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.
     module_args["_ansible_tmpdir"] = None
+    jid = f"j{secrets.randbelow(10 ** 12)}"
+    no_log = bool(action._play_context.no_log)
+    command = executor_parameters(action, request.module_name, module_args, task_vars)
+    if command is not None:
+        # Our executor runs the command: no module to build, and the target finds its own interpreter.
+        launch_request = LaunchRequest(
+            jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
+            command=command, no_log=no_log,
+        )
+        return LaunchPlan(request=launch_request, interpreter=None)
     payload = build_module_payload(action, request.module_name, module_args, task_vars)
     launch_request = LaunchRequest(
-        jid=f"j{secrets.randbelow(10 ** 12)}",
+        jid=jid,
         async_dir=async_dir,
         timeout=timeout,
         grace=grace,
@@ -44,7 +56,7 @@ def plan_launch(
         payload=payload.payload_b64,
         style=payload.style,
         args_data=payload.args_data,
-        no_log=bool(action._play_context.no_log),
+        no_log=no_log,
     )
     return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 

@@ -110,6 +110,7 @@ def parse_time(text: t.Any) -> datetime.datetime | None:
 META_FIELDS = (
     "jid", "state", "pid", "pid_start_time", "boot_id", "started_at", "ended_at", "deadline", "timeout", "grace",
     "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log",
+    "executor",
 )
 
 
@@ -143,6 +144,7 @@ class JobRecord:
         exit_code: t.Optional[int] = None,
         supervisor_max_rss: t.Optional[int] = None,
         no_log: t.Optional[bool] = None,
+        executor: t.Optional[str] = None,
         result: t.Optional[dict] = None,
         origin: str = "longrun",
     ) -> None:
@@ -166,6 +168,8 @@ class JobRecord:
         self.supervisor_max_rss = supervisor_max_rss
         # The job was launched under no_log: what it prints and reports is not shown to anyone.
         self.no_log = no_log
+        # "command" when the supervisor ran a command or shell task itself instead of the module.
+        self.executor = executor
         self.result = result
         self.origin = origin
 
@@ -350,6 +354,8 @@ class JobRecord:
             data["exit_code"] = self.exit_code
         if self.no_log:
             data["no_log"] = True
+        if self.executor:
+            data["executor"] = self.executor
         return data
 
 
@@ -366,7 +372,7 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
 _INT_FIELDS = (
     "pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code", "supervisor_max_rss",
 )
-_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
+_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal", "executor")
 _BOOL_FIELDS = ("no_log",)
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]

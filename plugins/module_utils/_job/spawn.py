@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
     from ansible_collections.longrun.jobs.plugins.module_utils._job.handshake import LaunchSpec
 
 # How a new-style module's Python starts: it reads the module (AnsiballZ, parameters included) from
@@ -52,6 +53,8 @@ class PreparedJob:
         self.stdin_fd: t.Optional[int] = None
         self.stdout_fd: t.Optional[int] = None
         self.stderr_fd: t.Optional[int] = None
+        # Style "command": what the command executor runs (or the result that ends the job at once).
+        self.command_plan: t.Optional[_command_exec.CommandPlan] = None
 
     def start(self) -> int:
         """Start the job; returns its pid."""
@@ -74,6 +77,8 @@ class PreparedJob:
 
 def prepare_job(spec: LaunchSpec) -> PreparedJob:
     """Create the job's files and check its program; raises LaunchError or StoreError when it cannot start."""
+    if spec.style == "command":
+        return _prepare_command(spec)
     command = shlex.split(spec.interpreter)
     if spec.style == "new":
         _check_program(command[0] if command else "", spec)
@@ -95,6 +100,37 @@ def prepare_job(spec: LaunchSpec) -> PreparedJob:
         job.command.append(_write_side(spec, ".args", spec.args_data or b""))
         job.shown_command = list(job.command)
         job.stdin_fd = os.open(os.devnull, os.O_RDONLY)
+        return job
+    except BaseException:
+        job.close()
+        raise
+
+
+def _prepare_command(spec: LaunchSpec) -> PreparedJob:
+    """The command executor's job: the command's own stdout and stderr are the side files."""
+    # Imported here: module jobs never load it.
+    # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
+
+    job = PreparedJob([])
+    try:
+        job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
+        job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
+        temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
+        # The module's process would get this TMPDIR, and its command inherit it.
+        job.environment = _command_exec.command_environment(dict(os.environ, TMPDIR=temp_dir))
+        try:
+            plan = _command_exec.plan_command(spec.command)
+        except _command_exec.CommandError as exc:
+            raise LaunchError(str(exc)) from None
+        job.command_plan = plan
+        job.command = list(plan.argv)
+        job.shown_command = list(plan.argv)
+        if plan.stdin:
+            # From a nameless file, as the module's payload: the command reads it whenever it is ready.
+            job.stdin_fd = _payload_file(plan.stdin, temp_dir)
+        else:
+            job.stdin_fd = os.open(os.devnull, os.O_RDONLY)
         return job
     except BaseException:
         job.close()
