@@ -236,9 +236,13 @@ def _argument_spec(main: ast.FunctionDef) -> t.Optional[t.Dict[str, t.Dict[str, 
                     settings = t.cast(ast.Call, option.value)
                     if settings.args:
                         return None
-                    spec[option.arg] = {
-                        item.arg: ast.literal_eval(item.value) for item in settings.keywords if item.arg is not None
-                    }
+                    try:
+                        spec[option.arg] = {
+                            item.arg: ast.literal_eval(item.value) for item in settings.keywords if item.arg is not None
+                        }
+                    except ValueError:
+                        # Not a literal: what the option holds is not known without running the module.
+                        return None
                 return spec
     return None
 

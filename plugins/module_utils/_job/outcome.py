@@ -261,6 +261,10 @@ def _message_text(item: t.Any) -> str:
         for key in ("msg", "message"):
             if isinstance(item.get(key), str):
                 return item[key]
+        # ansible-core 2.19 and later: a WarningSummary or DeprecationSummary, its text in its event.
+        event = item.get("event")
+        if isinstance(event, dict) and isinstance(event.get("msg"), str):
+            return event["msg"]
         details = item.get("details")
         if isinstance(details, list) and details and isinstance(details[0], dict):
             return str(details[0].get("msg", item))
