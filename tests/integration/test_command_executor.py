@@ -58,7 +58,6 @@ def cases(work: Path) -> list[Case]:
         Case("stdin", "command", {"_raw_params": "cat", "stdin": "line one\nline two"}),
         Case("stdin_count", "command", {"_raw_params": "wc -c", "stdin": "abc"}),
         Case("stdin_no_newline", "command", {"_raw_params": "wc -c", "stdin": "abc", "stdin_add_newline": False}),
-        Case("no_stdin", "shell", {"_raw_params": "cat; echo end"}),
         Case("keep_empty_ends", "shell", {"_raw_params": "printf 'a\\n\\n\\n'; printf 'e\\n\\n' >&2", "strip_empty_ends": False}),
         Case("expand", "command", {"_raw_params": "echo $HOME ~ '$HOME' ~/x"}),
         Case("no_expand", "command", {"argv": ["echo", "$HOME", "~"], "expand_argument_vars": False}),
