@@ -43,6 +43,8 @@ SKIP_SENTENCES = (
     "skipped, since %s does not exist",
     "Did",
 )
+# Must match module_utils/_job/command_exec.DECLINED: the target leaves the job to the module.
+DECLINED = "the command executor leaves this job to the module"
 _TRACEBACK_REASON = "The above exception was the direct cause of the following error:"
 
 

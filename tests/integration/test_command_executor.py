@@ -77,6 +77,9 @@ def cases(work: Path) -> list[Case]:
         Case("executable_without_shell", "command", {"_raw_params": "echo hi", "executable": "/bin/bash"}, executor=False),
         Case("check_mode", "command", {"_raw_params": "echo hi", "creates": str(missing)}, executor=False,
              task={"check_mode": True}),
+        # The target finds no such program: the module runs and says so in its own words.
+        Case("missing_program", "command", {"_raw_params": "longrun-no-such-program arg"}, executor=False),
+        Case("missing_shell", "shell", {"_raw_params": "echo hi", "executable": str(missing)}, executor=False),
         Case("escape_hatch", "command", {"_raw_params": "echo hatch"}, executor=False,
              task={"vars": {"longrun_command_executor": False}}),
     ]
@@ -192,3 +195,35 @@ def test_big_output_streams_with_bounded_memory(
     assert stdout_file.stat().st_size == BIG_OUTPUT_BYTES
     assert oct(stdout_file.stat().st_mode & 0o777) == "0o600"
     assert os.path.exists(async_dir / f".{launched['ansible_job_id']}.stderr")
+
+
+def test_become_runs_the_command_as_the_become_user(
+    run_playbook: RunPlaybook, become_user: str, out_dir: Path, tmp_path: Path
+) -> None:
+    table = [
+        Case("become_id", "command", {"_raw_params": "id -un"}),
+        Case("become_home", "shell", {"_raw_params": "echo $HOME; pwd", "chdir": "~"}),
+    ]
+    plays = playbook(table, out_dir)
+    # The become user cannot enter the test's private dirs: its own async dir, and a Python it can run.
+    plays[0].update(become=True, become_method="ansible.builtin.su", become_user=become_user,
+                    vars={"ansible_python_interpreter": shared_python(), "ansible_async_dir": "~/.ansible_async"})
+    plays[0]["tasks"][-1]["become"] = False
+    book = tmp_path / "become.yml"
+    book.write_text(yaml.safe_dump(plays, sort_keys=False))
+    run = run_playbook(book)
+    run.assert_ok()
+    results = run.load("results.json")
+    for case in table:
+        stock, ours = results[case.name]["stock"], results[case.name]["ours"]
+        assert not differences(stock, ours), differences(stock, ours)
+        assert ours["job"]["executor"] == "command"
+    assert results["become_id"]["ours"]["stdout"] == become_user
+
+
+def shared_python() -> str:
+    """A Python every user can run (pyenv's live under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("no system-wide python3 for the become user")

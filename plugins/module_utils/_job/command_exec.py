@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 EXECUTOR = "command"
 # Must match plugin_utils/_command_executor.CHDIR_ERROR_PLACEHOLDER.
 CHDIR_ERROR_PLACEHOLDER = "@@longrun:chdir-error@@"
+# Must match plugin_utils/_command_executor.DECLINED: the controller then launches the module instead.
+DECLINED = "the command executor leaves this job to the module"
 CHUNK_BYTES = 65536
 # What run_command drops from PYTHONPATH: the AnsiballZ module library (the executor has none, but the
 # supervisor's own environment may hold one).
@@ -42,6 +44,10 @@ _DEFAULT_SHELL = "/bin/sh"
 
 class CommandError(ValueError):
     """The launch request's command parameters are not usable; the message says which."""
+
+
+class CommandDeclined(CommandError):
+    """The command cannot be started (no such program): the module, which says so in its own words, must run."""
 
 
 class CommandPlan:
@@ -109,12 +115,20 @@ def plan_command(command: t.Any, *, shell_default: str = _DEFAULT_SHELL) -> Comm
     result["changed"] = True
     plan.argv = _program(args, shell=shell, params=params, shell_executable=command.get("shell_executable"),
                          shell_default=shell_default)
+    if command.get("decline_unrunnable") and not _can_execute(plan.argv[0]):
+        raise CommandDeclined(f"{DECLINED}: cannot execute {plan.argv[0]!r}")
     stdin = params.get("stdin")
     if stdin:
         if params.get("stdin_add_newline", True):
             stdin += "\n"
         plan.stdin = stdin.encode("utf-8", "surrogateescape")
     return plan
+
+
+def _can_execute(program: str) -> bool:
+    """Whether exec would find program, as execvp looks for it (after the chdir, as the module)."""
+    candidates = [program] if "/" in program else [os.path.join(path, program) for path in os.get_exec_path()]
+    return any(os.path.isfile(candidate) and os.access(candidate, os.X_OK) for candidate in candidates if program)
 
 
 def _fail_chdir(result: dict, command: dict, problem: OSError) -> None:

@@ -170,3 +170,7 @@ def test_check_mode_runs_the_module(make_action, task_vars):
         assert parameters(checking, task_vars, {"_raw_params": "echo hi"}) is None
     finally:
         checking.cleanup(force=True)
+
+
+def test_the_decline_sentence_is_the_same_on_both_sides():
+    assert _executor.DECLINED == _command_exec.DECLINED

@@ -187,3 +187,15 @@ def test_check_mode_runs_the_module(make_action, async_dir, task_vars):
     plan = plan_launch(checking, ECHO, timeout=7, grace=2, async_dir=async_dir, task_vars=task_vars)
 
     assert plan.request.style == "new"
+
+
+def test_a_command_the_target_cannot_run_is_launched_as_the_module(prepare, run_until_end):
+    plan = prepare(RunRequest("ansible.builtin.command", {"_raw_params": "longrun-no-such-program"}, {}))
+    assert plan.request.style == "command"
+
+    entry = run_until_end(plan)
+
+    # The module's own failure, in its own words.
+    assert "executor" not in entry["job"]
+    assert entry["result"]["failed"] is True
+    assert entry["result"]["rc"] == 2

@@ -232,3 +232,18 @@ def test_a_command_killed_by_a_signal_has_a_negative_rc(async_dir, janitor):
 
     assert read_document(async_dir)["rc"] == -9
     assert record.state == _record.FAILED
+
+
+def test_a_program_that_cannot_run_is_declined_when_the_controller_can_run_the_module(tmp_path):
+    options = command(_raw_params="longrun-no-such-program x")
+    assert _command_exec.plan_command(options).argv[0] == "longrun-no-such-program"
+
+    options["decline_unrunnable"] = True
+    with pytest.raises(_command_exec.CommandDeclined, match=_command_exec.DECLINED):
+        _command_exec.plan_command(options)
+    # Relative to the chdir, as exec would look for it there.
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o700)
+    options = dict(command(_raw_params="./script", chdir=str(tmp_path)), decline_unrunnable=True)
+    assert _command_exec.plan_command(options).argv == ["./script"]
