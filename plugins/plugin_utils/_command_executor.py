@@ -101,7 +101,9 @@ def _refusal(action: t.Any, module_name: str, module_args: dict, task_vars: dict
     if tracebacks is not None:
         if "error" in tracebacks:
             return "error tracebacks are on"
-    elif params["chdir"] is not None and (module_args.get("_ansible_debug") or module_args.get("_ansible_verbosity", 0) >= 3):
+    elif params["chdir"] is not None and (
+        module_args.get("_ansible_debug") or module_args.get("_ansible_verbosity", 0) >= 3
+    ):
         return "a failed chdir would carry a traceback at this verbosity"
     summary = None
     if facts.chdir_exception and params["chdir"] is not None:
@@ -207,7 +209,9 @@ def read_command_module(source: str, path: str) -> t.Optional[CommandModuleFacts
     argument_spec = _argument_spec(main)
     nonzero_msg = _nonzero_message(main)
     chdir = _chdir_failure(main)
-    constants = {node.value for node in ast.walk(main) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    constants = {
+        node.value for node in ast.walk(main) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
     if argument_spec is None or nonzero_msg is None or chdir is None or not set(SKIP_SENTENCES) <= constants:
         return None
     if not set(COMMAND_KEYS) & set(argument_spec) or "_uses_shell" not in argument_spec:
@@ -307,7 +311,9 @@ def _chdir_failure(main: ast.FunctionDef) -> t.Optional[t.Tuple[str, bool, bool]
             message, has_error = value.left.value, True
         else:
             return None
-        fail_calls = [call for statement in handler.body for call in ast.walk(statement) if _call_name(call) == "fail_json"]
+        fail_calls = [
+            call for statement in handler.body for call in ast.walk(statement) if _call_name(call) == "fail_json"
+        ]
         if len(fail_calls) != 1:
             return None
         passes_exception = any(keyword.arg == "exception" for keyword in t.cast(ast.Call, fail_calls[0]).keywords)
@@ -336,7 +342,8 @@ def chdir_exception_template(message: str) -> t.Optional[dict]:
                 ),
             ),
         )
-        encoder = basic._json.get_module_encoder("legacy", basic._json.Direction.MODULE_TO_CONTROLLER)  # pylint: disable=protected-access
+        json_codecs = basic._json  # pylint: disable=protected-access
+        encoder = json_codecs.get_module_encoder("legacy", json_codecs.Direction.MODULE_TO_CONTROLLER)
         template = json.loads(json.dumps(summary, cls=encoder))
     except Exception:  # pylint: disable=broad-except
         # Any core that does not have these pieces as 2.19 to 2.21 do: the module runs instead.

@@ -54,11 +54,13 @@ def cases(work: Path) -> list[Case]:
         Case("creates_missing", "command", {"_raw_params": "echo ran", "creates": str(work / "missing*")}),
         Case("removes_existing", "command", {"_raw_params": "echo ran", "removes": str(work / "exist*")}),
         Case("removes_missing", "command", {"_raw_params": "echo not run", "removes": str(missing)}),
-        Case("creates_relative_to_chdir", "command", {"_raw_params": "echo x", "chdir": str(work), "creates": "exists"}),
+        Case("creates_relative_to_chdir", "command",
+             {"_raw_params": "echo x", "chdir": str(work), "creates": "exists"}),
         Case("stdin", "command", {"_raw_params": "cat", "stdin": "line one\nline two"}),
         Case("stdin_count", "command", {"_raw_params": "wc -c", "stdin": "abc"}),
         Case("stdin_no_newline", "command", {"_raw_params": "wc -c", "stdin": "abc", "stdin_add_newline": False}),
-        Case("keep_empty_ends", "shell", {"_raw_params": "printf 'a\\n\\n\\n'; printf 'e\\n\\n' >&2", "strip_empty_ends": False}),
+        Case("keep_empty_ends", "shell",
+             {"_raw_params": "printf 'a\\n\\n\\n'; printf 'e\\n\\n' >&2", "strip_empty_ends": False}),
         Case("expand", "command", {"_raw_params": "echo $HOME ~ '$HOME' ~/x"}),
         Case("no_expand", "command", {"argv": ["echo", "$HOME", "~"], "expand_argument_vars": False}),
         Case("expand_argv", "command", {"argv": ["echo", "$HOME", "~/y"], "expand_argument_vars": True}),
@@ -74,7 +76,8 @@ def cases(work: Path) -> list[Case]:
         Case("environment", "shell", {"_raw_params": "echo $LONGRUN_TEST_VAR"},
              task={"environment": {"LONGRUN_TEST_VAR": "from the task"}}),
         # Left to the module.
-        Case("executable_without_shell", "command", {"_raw_params": "echo hi", "executable": "/bin/bash"}, executor=False),
+        Case("executable_without_shell", "command", {"_raw_params": "echo hi", "executable": "/bin/bash"},
+             executor=False),
         Case("check_mode", "command", {"_raw_params": "echo hi", "creates": str(missing)}, executor=False,
              task={"check_mode": True}),
         # The target finds no such program: the module runs and says so in its own words.
@@ -133,7 +136,9 @@ def work(tmp_path: Path) -> Path:
     return path
 
 
-def test_executor_result_equals_the_module(run_playbook: RunPlaybook, work: Path, out_dir: Path, tmp_path: Path) -> None:
+def test_executor_result_equals_the_module(
+    run_playbook: RunPlaybook, work: Path, out_dir: Path, tmp_path: Path
+) -> None:
     table = cases(work)
     book = tmp_path / "table.yml"
     book.write_text(yaml.safe_dump(playbook(table, out_dir), sort_keys=False, allow_unicode=True))
@@ -174,7 +179,8 @@ def test_big_output_streams_with_bounded_memory(
     book = tmp_path / "big.yml"
     book.write_text(yaml.safe_dump([{
         "name": "Big output", "hosts": TARGET_HOST, "gather_facts": False, "tasks": [
-            {"name": "Launch", "longrun.jobs.run": {"ansible.builtin.shell": f"yes '{line[:-1]}' | head -c {BIG_OUTPUT_BYTES}"},
+            {"name": "Launch",
+             "longrun.jobs.run": {"ansible.builtin.shell": f"yes '{line[:-1]}' | head -c {BIG_OUTPUT_BYTES}"},
              "async": 300, "poll": 0, "register": "launched"},
             {"name": "Save", "ansible.builtin.copy": {"dest": str(out_dir / "launched.json"),
                                                       "content": "{{ launched | to_json }}", "mode": "0600"}},

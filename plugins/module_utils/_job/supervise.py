@@ -110,9 +110,11 @@ class Supervisor:
 
     def _record_command_end_at_once(self) -> None:
         """The command executor's job ended before running anything (creates/removes, a failed chdir)."""
-        # pylint: disable-next=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
         from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
-        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome
+
+        # pylint: enable=import-outside-toplevel
 
         _command_exec.end_at_once(self.record, self.command_plan)
         _outcome.save_end(self.spec.async_dir, self.record, None, keep_output=True)

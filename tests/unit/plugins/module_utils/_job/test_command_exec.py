@@ -100,7 +100,8 @@ def test_paths_are_expanded_on_the_target_and_shown_so(tmp_path, monkeypatch):
 
 def test_a_failed_chdir_ends_the_job_with_the_module_message(tmp_path):
     options = command(_raw_params="pwd", chdir=str(tmp_path / "missing"))
-    options["chdir_exception"] = {"event": {"msg": "x", "chain": {"event": {"msg": _command_exec.CHDIR_ERROR_PLACEHOLDER}}}}
+    placeholder = _command_exec.CHDIR_ERROR_PLACEHOLDER
+    options["chdir_exception"] = {"event": {"msg": "x", "chain": {"event": {"msg": placeholder}}}}
 
     plan = _command_exec.plan_command(options)
 
