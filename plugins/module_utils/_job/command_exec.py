@@ -70,10 +70,16 @@ class CommandPlan:
         return not self.argv
 
 
-def plan_command(command: t.Any, *, shell_default: str = _DEFAULT_SHELL) -> CommandPlan:
-    """Do what the module does before running the command: paths, chdir, creates/removes; raises CommandError."""
+def plan_command(
+    command: t.Any, *, temp_dir: t.Optional[str] = None, shell_default: str = _DEFAULT_SHELL
+) -> CommandPlan:
+    """Do what the module does before running the command: paths, chdir, creates/removes; raises CommandError.
+
+    temp_dir is the job's TMPDIR, where the command starts when the current directory is not readable.
+    """
     if not isinstance(command, dict) or not isinstance(command.get("params"), dict):
         raise CommandError("the launch request has style command but no command parameters")
+    _leave_unreadable_cwd(temp_dir)
     params = dict(command["params"])
     for key in command.get("path_keys") or ():
         # As AnsibleModule does with options of type path, as the user running the job.
@@ -123,6 +129,22 @@ def plan_command(command: t.Any, *, shell_default: str = _DEFAULT_SHELL) -> Comm
             stdin += "\n"
         plan.stdin = stdin.encode("utf-8", "surrogateescape")
     return plan
+
+
+def _leave_unreadable_cwd(temp_dir: t.Optional[str]) -> None:
+    """As AnsibleModule does: from a directory the user cannot read (become), move to its tmp dir, $HOME or /tmp."""
+    try:
+        if os.access(os.getcwd(), os.F_OK | os.R_OK):
+            return
+    except OSError:
+        pass
+    for candidate in (temp_dir, os.path.expandvars("$HOME"), "/tmp"):
+        try:
+            if candidate and os.access(candidate, os.F_OK | os.R_OK):
+                os.chdir(candidate)
+                return
+        except OSError:
+            continue
 
 
 def _can_execute(program: str) -> bool:

@@ -120,7 +120,7 @@ def _prepare_command(spec: LaunchSpec) -> PreparedJob:
         # The module's process would get this TMPDIR, and its command inherit it.
         job.environment = _command_exec.command_environment(dict(os.environ, TMPDIR=temp_dir))
         try:
-            plan = _command_exec.plan_command(spec.command)
+            plan = _command_exec.plan_command(spec.command, temp_dir=temp_dir)
         except _command_exec.CommandError as exc:
             raise LaunchError(str(exc)) from None
         job.command_plan = plan

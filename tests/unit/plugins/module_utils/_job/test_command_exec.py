@@ -248,3 +248,13 @@ def test_a_program_that_cannot_run_is_declined_when_the_controller_can_run_the_m
     script.chmod(0o700)
     options = dict(command(_raw_params="./script", chdir=str(tmp_path)), decline_unrunnable=True)
     assert _command_exec.plan_command(options).argv == ["./script"]
+
+
+def test_an_unreadable_directory_is_left_for_the_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(_command_exec.os, "access", lambda path, mode: path != str(tmp_path))
+    work = tmp_path / "tmp"
+    work.mkdir()
+
+    _command_exec.plan_command(command(_raw_params="pwd"), temp_dir=str(work))
+
+    assert os.getcwd() == str(work)
