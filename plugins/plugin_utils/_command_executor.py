@@ -74,6 +74,9 @@ def executor_parameters(action: t.Any, module_name: str, module_args: dict, task
 
 def _refusal(action: t.Any, module_name: str, module_args: dict, task_vars: dict) -> t.Union[str, dict]:
     wanted = task_vars.get(ESCAPE_HATCH_VAR, True)
+    if isinstance(wanted, str):
+        # Task vars reach the action unrendered: "{{ ... }}" is rendered here.
+        wanted = action._templar.template(wanted)
     try:
         if not boolean(wanted, strict=True):
             return f"{ESCAPE_HATCH_VAR} is false"

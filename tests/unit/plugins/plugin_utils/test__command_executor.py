@@ -174,3 +174,14 @@ def test_check_mode_runs_the_module(make_action, task_vars):
 
 def test_the_decline_sentence_is_the_same_on_both_sides():
     assert _executor.DECLINED == _command_exec.DECLINED
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+def test_the_escape_hatch_is_rendered(action, task_vars, wanted):
+    action._templar.available_variables = dict(task_vars, executor_wanted=wanted)  # pylint: disable=protected-access
+
+    params = parameters(
+        action, task_vars, {"_raw_params": "echo hi"}, longrun_command_executor="{{ executor_wanted }}"
+    )
+
+    assert (params is not None) is wanted
