@@ -130,7 +130,13 @@ def _text_or_none(value: t.Any) -> t.Optional[str]:
 
 
 def _module_path(action: t.Any, module_name: str) -> t.Optional[str]:
-    context = action._shared_loader_obj.module_loader.find_plugin_with_context(
+    shared = action._shared_loader_obj
+    if shared is not None:
+        loader = shared.module_loader
+    else:
+        # pylint: disable-next=import-outside-toplevel
+        from ansible.plugins.loader import module_loader as loader
+    context = loader.find_plugin_with_context(
         module_name, collection_list=action._task.collections
     )
     return context.plugin_resolved_path if context.resolved else None
