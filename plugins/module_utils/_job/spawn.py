@@ -137,8 +137,10 @@ def _prepare_command(spec: LaunchSpec) -> PreparedJob:
         raise
 
 
-def start_problem(spec: LaunchSpec, problem: OSError) -> str:
-    """Why the module's program cannot run, and what to set."""
+def start_problem(spec: LaunchSpec, problem: OSError, program: str = "") -> str:
+    """Why the module's program (or the executor's command, program) cannot run, and what to set."""
+    if spec.style == "command":
+        return f"cannot execute the command {program!r}: {problem.strerror or problem}; check the command and its PATH"
     words = shlex.split(spec.interpreter) if spec.style != "binary" else []
     language = os.path.basename(words[0]) if words else "python"
     if language.startswith("python"):

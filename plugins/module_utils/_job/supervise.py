@@ -105,7 +105,7 @@ class Supervisor:
         # Imported here, at the job's end: the launch never loads it.
         from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
 
-        self.record.crash(_spawn.start_problem(self.spec, problem))
+        self.record.crash(_spawn.start_problem(self.spec, problem, self.command[0] if self.command else ""))
         _outcome.save_end(self.spec.async_dir, self.record, None, keep_output=self.command_plan is not None)
 
     def _record_command_end_at_once(self) -> None:

@@ -258,3 +258,11 @@ def test_an_unreadable_directory_is_left_for_the_tmp_dir(tmp_path, monkeypatch):
     _command_exec.plan_command(command(_raw_params="pwd"), temp_dir=str(work))
 
     assert os.getcwd() == str(work)
+
+
+def test_a_command_that_cannot_start_without_the_module_to_fall_back_on_crashes_clearly(async_dir, janitor):
+    record = launch(async_dir, janitor, command(_raw_params="longrun-no-such-program"))
+
+    assert record.state == _record.FAILED
+    assert record.reason == _record.REASON_MODULE_CRASHED
+    assert "cannot execute the command 'longrun-no-such-program'" in record.msg
