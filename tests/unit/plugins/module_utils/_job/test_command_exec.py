@@ -266,3 +266,15 @@ def test_a_command_that_cannot_start_without_the_module_to_fall_back_on_crashes_
     assert record.state == _record.FAILED
     assert record.reason == _record.REASON_MODULE_CRASHED
     assert "cannot execute the command 'longrun-no-such-program'" in record.msg
+
+
+def test_the_output_of_a_command_job_whose_supervisor_died_is_not_read_as_a_module_result(async_dir):
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome
+
+    _store.write_record(async_dir, _record.JobRecord(jid=JID, state=_record.RUNNING, executor="command"))
+    fd = _store.open_side_file(async_dir, JID, ".stdout")
+    os.write(fd, b'{"changed": false, "msg": "printed by the command"}\n')
+    os.close(fd)
+
+    assert _outcome.recover_end(async_dir, JID) is None
+    assert _store.read_record(async_dir, JID).state == _record.RUNNING
