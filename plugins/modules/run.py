@@ -173,6 +173,7 @@ job:
     - The job's state and timing, as described in RV(longrun.jobs.async_status#module:job).
     - Its C(state) is one of V(running), V(succeeded), V(failed), V(timed_out), V(killed), V(lost), V(not_found) and
       V(unreadable).
+    - C(executor) is V(command) when the collection's command executor ran the command instead of the command module.
   returned: when the task has C(async)
   type: dict
   sample:
