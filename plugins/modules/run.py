@@ -46,7 +46,7 @@ notes:
     module's arguments, a free-form string or a dictionary, parsed as Ansible parses a task.
     A second module, an unknown module, no module or any other key is an error that names the allowed keys.
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
-  - A M(ansible.builtin.command) or M(ansible.builtin.shell) job runs on the collection's command executor: the
+  - A M(ansible.builtin.command) or M(ansible.builtin.shell) job runs on the collection's command executor; the
     supervisor runs the command itself, its stdout and stderr go to the job's files as they are written (kept
     after the end until the job's files are removed), and the result is the one the module would return, key for
     key. The job's RV(job) then says C(executor=command). In check mode, with options other than those of
