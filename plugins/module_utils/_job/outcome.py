@@ -178,7 +178,7 @@ def save_end(
             _store.write_document_chunks(async_dir, jid, _document_chunks(async_dir, record, output))
     except (_store.StoreError, ValueError) as exc:
         # The captured output may be what filled the disk: free it before the short record.
-        _store.remove_side_files(async_dir, jid, ".stdout")
+        _store.remove_side_files(async_dir, jid, ".stdout", ".stderr")
         # The short record that says so replaces the end that could not be written.
         record.fail_to_save(exc)
         record.supervisor_max_rss = peak_rss_kib()
