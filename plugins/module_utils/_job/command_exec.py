@@ -192,9 +192,20 @@ def _program(
     return [word for word in words if word is not None]
 
 
+# The locales AnsibleModule falls back to, in its order, when the environment's locale is not usable.
+_PARSABLE_LOCALES = ("C.utf8", "C.UTF-8", "en_US.utf8", "en_US.UTF-8", "C", "POSIX")
+
+
 def command_environment(environment: t.Dict[str, str]) -> t.Dict[str, str]:
-    """The environment the module's command would see: the module process's, PYTHONPATH cleaned as run_command does."""
+    """The environment the module's command would see: the module process's, PYTHONPATH cleaned as run_command does.
+
+    environment is this process's own plus the job's additions: its locale is the one checked here.
+    """
     environment = dict(environment)
+    best = _fallback_locale()
+    if best is not None:
+        # As AnsibleModule's locale check does, for the tools the command runs.
+        environment.update(LANG=best, LC_ALL=best, LC_MESSAGES=best)
     if "PYTHONPATH" in environment:
         kept = [
             path for path in environment["PYTHONPATH"].split(":")
@@ -204,6 +215,29 @@ def command_environment(environment: t.Dict[str, str]) -> t.Dict[str, str]:
         if kept:
             environment["PYTHONPATH"] = ":".join(kept)
     return environment
+
+
+def _fallback_locale() -> t.Optional[str]:
+    """None when the environment's locale is usable, else the locale AnsibleModule would switch to."""
+    # Imported here: only command jobs need it, once per job.
+    import locale  # pylint: disable=import-outside-toplevel
+
+    try:
+        locale.setlocale(locale.LC_ALL, "")
+        return None
+    except locale.Error:
+        pass
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    try:
+        # Not run_command: this runs in the supervisor, which has no AnsibleModule.
+        listed = subprocess.run(  # pylint: disable=ansible-bad-function
+            ["locale", "-a"], stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "C"
+    available = listed.stdout.decode("utf-8", "replace").split() if listed.returncode == 0 else []
+    return next((name for name in _PARSABLE_LOCALES if name in available), "C")
 
 
 def end_at_once(record: _record.JobRecord, plan: CommandPlan) -> None:

@@ -278,3 +278,27 @@ def test_the_output_of_a_command_job_whose_supervisor_died_is_not_read_as_a_modu
 
     assert _outcome.recover_end(async_dir, JID) is None
     assert _store.read_record(async_dir, JID).state == _record.RUNNING
+
+
+def test_an_unusable_locale_is_replaced_as_ansible_module_replaces_it(monkeypatch):
+    import locale
+
+    monkeypatch.setenv("LC_ALL", "xx_NOT.a-locale")
+    expected = "C"
+    listed = os.popen("locale -a 2>/dev/null").read().split()
+    for name in ("C.utf8", "C.UTF-8", "en_US.utf8", "en_US.UTF-8", "C", "POSIX"):
+        if name in listed:
+            expected = name
+            break
+    try:
+        environment = _command_exec.command_environment(dict(os.environ))
+    finally:
+        monkeypatch.delenv("LC_ALL")
+        locale.setlocale(locale.LC_ALL, "")
+
+    assert (environment["LANG"], environment["LC_ALL"], environment["LC_MESSAGES"]) == (expected,) * 3
+
+
+def test_a_usable_locale_is_kept():
+    environment = _command_exec.command_environment({"LANG": "C", "A": "1"})
+    assert environment == {"LANG": "C", "A": "1"}
