@@ -474,6 +474,24 @@ def bench_b7(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None
     add(rows, transport, workload, "remote ops", stock.remote_ops(transport.name), ours.remote_ops(transport.name))
 
 
+B8_JOBS = 10
+
+
+def bench_b8(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None:
+    module = runner.run(transport, "b8.yml", extra_vars={"b8_executor": False})
+    executor = runner.run(transport, "b8.yml", extra_vars={"b8_executor": True})
+    if int(module.figures["on_executor"]) != 0 or int(executor.figures["on_executor"]) != B8_JOBS:
+        raise RuntimeError(
+            f"B8: {module.figures['on_executor']} module jobs and {executor.figures['on_executor']} of {B8_JOBS} "
+            "executor jobs ran on the command executor"
+        )
+    workload = f"B8 {B8_JOBS} `true` command jobs, async 60 poll 1: module path / command executor"
+    add(rows, transport, workload, "task time per job (s)", module.figures["task_time"], executor.figures["task_time"],
+        goal=Goal("executor/module ≤ 1.00 (no worse)", ratio_at_most(1.0)))
+    add(rows, transport, workload, "launch to end on the target per job (s)", module.figures["job_time"],
+        executor.figures["job_time"], goal=Goal("executor/module ≤ 0.50", ratio_at_most(0.5)))
+
+
 def write_stock_records(async_dir: Path, count: int) -> None:
     """Small finished records in stock's format, written 0600 and dated two days back."""
     old = time.time() - 2 * 86400
@@ -686,6 +704,12 @@ with a {b5_seconds} s job (`BENCH_B5_SECONDS`).
   `ansible.legacy.command`; the median is given. It is the worst case: in a play with a
   `command:` task, `ansible-playbook` loads the override's shared code before it forks, and
   workers load less.
+- **B8**: the [command executor](how-it-works.md#the-command-executor): {B8_JOBS} `true` command jobs
+  run one after the other by `longrun.jobs.run` with `async: 60` and `poll: 1`, as the command
+  module (the stock column, `longrun_command_executor: false`) and on the executor (the longrun
+  column). Task time is the playbook's time for the loop divided by {B8_JOBS}; "launch to end on
+  the target" is the mean of the jobs' `job.duration`, from the supervisor's start to the end it
+  recorded, which is where the module's start-up (its payload, Python and `AnsibleModule`) is paid.
 
 ## How it is measured
 
@@ -715,13 +739,13 @@ def main() -> int:
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
     b5_seconds = int(os.environ.get("BENCH_B5_SECONDS", "60"))
     transports = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "local,ssh").split(",") if name.strip()]
-    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5,b7").split(",")}
-    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5", "b7"})
+    selected = {name.strip().lower() for name in os.environ.get("BENCH_WORKLOADS", "b1,b2,b3,b4,b5,b7,b8").split(",")}
+    unknown = sorted(selected - {"b1", "b2", "b3", "b4", "b5", "b7", "b8"})
     if unknown:
-        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5,b7")
+        print(f"BENCH_WORKLOADS names unknown workloads {', '.join(unknown)}: use a subset of b1,b2,b3,b4,b5,b7,b8")
         return 2
     workloads = [
-        workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4, bench_b7) if workload.__name__[6:] in selected
+        workload for workload in (bench_b1, bench_b2, bench_b3, bench_b4, bench_b7, bench_b8) if workload.__name__[6:] in selected
     ]
     output = Path(os.environ.get("BENCH_OUTPUT", str(DEFAULT_OUTPUT)))
     rows: dict[str, Row] = {}

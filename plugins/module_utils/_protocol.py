@@ -31,7 +31,8 @@ VERSION_KEY = "_longrun_protocol"
 _UNVERSIONED = 1
 STATUS_MODES = ("status", "kill", "list", "cleanup", "output")
 RETURN_WHEN = ("all", "any")
-MODULE_STYLES = ("new", "old", "non_native_want_json", "binary")
+# "command": no module, the supervisor runs the command itself (module_utils/_job/command_exec.py).
+MODULE_STYLES = ("new", "old", "non_native_want_json", "binary", "command")
 
 
 class ProtocolError(ValueError):
@@ -319,7 +320,9 @@ class JobEntry(_Reply):
 class LaunchRequest(_Request):
     """Start one supervised job; the target appends its pid to the jid prefix."""
 
-    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log")
+    __slots__ = (
+        "jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log", "command",
+    )
     op = "launch"
     _FIELDS = (
         ("jid", _jid),
@@ -334,6 +337,8 @@ class LaunchRequest(_Request):
         ("args_data", _optional(_str)),
         # The task is no_log: the record says so, and the job's output and progress are never shown.
         ("no_log", _bool),
+        # Style "command": the executor's parameters (plugin_utils/_command_executor.py); payload is then empty.
+        ("command", _optional(_dict)),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -346,6 +351,7 @@ class LaunchRequest(_Request):
         style: str
         args_data: t.Optional[str]
         no_log: bool
+        command: t.Optional[dict]
 
     def __init__(self, **values: t.Any) -> None:
         values.setdefault("style", "new")

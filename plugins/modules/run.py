@@ -70,6 +70,12 @@ notes:
     parses a task.
     A second module, an unknown module, no module or any other key is an error that names the allowed keys.
   - M(ansible.builtin.shell) runs as M(ansible.builtin.command) with the shell enabled, as core does.
+  - A M(ansible.builtin.command) or M(ansible.builtin.shell) job runs on the collection's command executor; the
+    supervisor runs the command itself, its stdout and stderr go to the job's files as they are written (kept
+    after the end until the job's files are removed), and the result is the one the module would return, key for
+    key. The job's RV(job) then says C(executor=command). In check mode, with options other than those of
+    ansible-core's command module listed in its documentation, or with C(executable) without the shell, the job
+    runs the module. Set the variable C(longrun_command_executor) to V(false) to always run the module.
   - The task's C(module_defaults) apply to the wrapped module as core applies them to a task that names it, the
     defaults of its action groups (C(group/...)), then its own, under the arguments given.
   - M(ansible.builtin.package), M(ansible.builtin.service) and M(ansible.builtin.dnf) (and C(ansible.builtin.yum),
@@ -203,6 +209,7 @@ job:
       V(unreadable).
     - Its C(progress) is what the job last reported on its progress channel (C(percent), C(msg), C(updated_at)), when
       it reported any; with C(poll) above 0 the line shown between waits includes it.
+    - C(executor) is V(command) when the collection's command executor ran the command instead of the command module.
   returned: when the task has C(async)
   type: dict
   sample:

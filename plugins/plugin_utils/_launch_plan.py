@@ -2,7 +2,8 @@
 # Copyright (c) longrun.jobs contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The plan of a launch: the wrapped module built on the controller, as the launch request the target serves."""
+"""The plan of a launch: the wrapped module built on the controller (or the command executor's parameters),
+as the launch request the target serves."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import dataclasses
 import secrets
 import typing as t
 
+from ansible.utils.display import Display
+
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest
+from ansible_collections.longrun.jobs.plugins.plugin_utils._command_executor import DECLINED, executor_parameters
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
+
+display = Display()
 
 NO_JOB_ID = "No job id was returned by the async task"
 
@@ -25,6 +31,8 @@ class LaunchPlan:
     request: LaunchRequest
     # The module's own interpreter, or None for non-Python modules (the agent then finds one).
     interpreter: t.Optional[str]
+    # A command executor's job: the plan that runs the module instead, should the target decline the job.
+    module_plan: t.Optional[t.Callable[[], "LaunchPlan"]] = None
 
 
 def plan_launch(
@@ -34,24 +42,45 @@ def plan_launch(
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.
     module_args["_ansible_tmpdir"] = None
-    payload = build_module_payload(action, request.module_name, module_args, task_vars)
+    jid = f"j{secrets.randbelow(10 ** 12)}"
+    no_log = bool(action._play_context.no_log)
+
+    def module_plan() -> LaunchPlan:
+        payload = build_module_payload(action, request.module_name, module_args, task_vars)
+        launch_request = LaunchRequest(
+            jid=jid,
+            async_dir=async_dir,
+            timeout=timeout,
+            grace=grace,
+            interpreter=payload.interpreter,
+            payload=payload.payload_b64,
+            style=payload.style,
+            args_data=payload.args_data,
+            no_log=no_log,
+        )
+        return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
+
+    command = executor_parameters(action, request.module_name, module_args, task_vars)
+    if command is None:
+        return module_plan()
+    # Our executor runs the command: no module to build, and the target finds its own interpreter.
     launch_request = LaunchRequest(
-        jid=f"j{secrets.randbelow(10 ** 12)}",
-        async_dir=async_dir,
-        timeout=timeout,
-        grace=grace,
-        interpreter=payload.interpreter,
-        payload=payload.payload_b64,
-        style=payload.style,
-        args_data=payload.args_data,
-        no_log=bool(action._play_context.no_log),
+        jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
+        command=command, no_log=no_log,
     )
-    return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
+    return LaunchPlan(request=launch_request, interpreter=None, module_plan=module_plan)
 
 
 def launch(agent: TargetAgent, plan: LaunchPlan) -> LaunchReply:
     """Start the job; the reply carries ansible_job_id, results_file and job, or failed and msg."""
-    launched = agent.request(plan.request)
+    request = plan.request
+    if plan.module_plan is not None:
+        # The module then says what is wrong with a command that cannot run, in its own words.
+        request = request.replace(command=dict(request.command, decline_unrunnable=True))
+    launched = agent.request(request)
+    if launched.failed and plan.module_plan is not None and DECLINED in (launched.msg or ""):
+        display.vvv(f"longrun: {launched.msg}")
+        launched = agent.request(plan.module_plan().request)
     if launched.failed:
         return launched.replace(msg=launched.msg or "the job could not be launched")
     if launched.ansible_job_id is None:

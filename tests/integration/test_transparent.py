@@ -217,8 +217,13 @@ def test_async_tasks_run_as_longrun_jobs(mode_runs: ModeRuns) -> None:
     # (the job that outlived its task timeout through core's poller and cleanup, as with stock), and
     # tasks without async never made one.
     kept = {results[case]["ansible_job_id"]: case for case in LAUNCHED}
-    records = {path.name for path in mode_runs.ours_async_dir.iterdir()}
+    names = {path.name for path in mode_runs.ours_async_dir.iterdir()}
+    records = {name for name in names if not name.startswith(".")}
     assert sorted(records) == sorted(kept)
+    # Besides, the output files that command and shell jobs keep (the command executor's), of those jobs only.
+    side_files = names - records
+    assert {name.rsplit(".", 1)[0][1:] for name in side_files} <= set(kept), sorted(side_files)
+    assert {name.rsplit(".", 1)[1] for name in side_files} <= {"stdout", "stderr"}, sorted(side_files)
     for jid, case in kept.items():
         meta = read_meta(mode_runs.ours_async_dir / jid)
         assert meta["schema"] == 1 and meta["jid"] == jid, f"{case}: {meta}"

@@ -63,6 +63,7 @@ def launch_request(request: _protocol.LaunchRequest) -> _protocol.LaunchReply:
             style=request.style,
             args_data=request.args_data.encode("utf-8") if request.args_data is not None else None,
             no_log=request.no_log,
+            command=request.command,
         )
         job = _handshake.launch(spec)
     except (_record.InvalidJid, _store.StoreError, _handshake.LaunchError) as exc:

@@ -43,7 +43,9 @@ class LaunchSpec:
     A plain class, not a dataclass: that import alone would cost each launch about 9 ms.
     """
 
-    __slots__ = ("jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log")
+    __slots__ = (
+        "jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log", "command",
+    )
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class LaunchSpec:
         style: str = "new",
         args_data: t.Optional[bytes] = None,
         no_log: bool = False,
+        command: t.Optional[dict] = None,
     ) -> None:
         self.jid = jid
         self.async_dir = async_dir
@@ -67,6 +70,8 @@ class LaunchSpec:
         self.style = style
         self.args_data = args_data
         self.no_log = no_log
+        # Style "command": the parameters of the command executor (command_exec.py).
+        self.command = command
 
 
 def launch(spec: LaunchSpec) -> dict:

@@ -156,15 +156,20 @@ def _read_tail(async_dir: str, jid: str, suffix: str, limit: int = TAIL_BYTES) -
         return b""
 
 
-def save_end(async_dir: str, record: _record.JobRecord, output: t.Optional[_output.ModuleResult]) -> None:
-    """Remove the job's files and write its end record, with the module's result when it gave one."""
+def save_end(
+    async_dir: str, record: _record.JobRecord, output: t.Optional[_output.ModuleResult], *, keep_output: bool = False
+) -> None:
+    """Remove the job's files and write its end record, with the module's result when it gave one.
+
+    output may be anything with ModuleResult's member_chunks (the command executor's output).
+    With keep_output, the .stdout and .stderr side files stay: they are a command job's own output.
+    """
     jid = record.jid
     # Only the module's stdout is still needed, and only when its result is copied from there:
     # whoever sees the end record sees no other files of the job.
     _store.remove_work_dir(async_dir, jid)
-    _store.remove_side_files(
-        async_dir, jid, *(suffix for suffix in _store.SIDE_SUFFIXES if output is None or suffix != ".stdout")
-    )
+    kept = (".stdout", ".stderr") if keep_output else (".stdout",) if output is not None else ()
+    _store.remove_side_files(async_dir, jid, *(suffix for suffix in _store.SIDE_SUFFIXES if suffix not in kept))
     try:
         if output is None:
             record.supervisor_max_rss = peak_rss_kib()
@@ -173,13 +178,14 @@ def save_end(async_dir: str, record: _record.JobRecord, output: t.Optional[_outp
             _store.write_document_chunks(async_dir, jid, _document_chunks(async_dir, record, output))
     except (_store.StoreError, ValueError) as exc:
         # The captured output may be what filled the disk: free it before the short record.
-        _store.remove_side_files(async_dir, jid, ".stdout")
+        _store.remove_side_files(async_dir, jid, ".stdout", ".stderr")
         # The short record that says so replaces the end that could not be written.
         record.fail_to_save(exc)
         record.supervisor_max_rss = peak_rss_kib()
         _store.write_record(async_dir, record)
     finally:
-        _store.remove_side_files(async_dir, jid, ".stdout")
+        if not keep_output:
+            _store.remove_side_files(async_dir, jid, ".stdout")
 
 
 def _document_chunks(
@@ -217,6 +223,9 @@ def recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
         record = _store.read_record(async_dir, jid)
         if record is None or record.state != _record.RUNNING:
             return record
+        if record.executor:
+            # A command's output is not a module's: its result went with the supervisor.
+            return None
         # The exit status went with the supervisor that would have reaped the module.
         output = interpret_exit(record, async_dir, [], None)
         if output is None:
@@ -252,6 +261,10 @@ def _message_text(item: t.Any) -> str:
         for key in ("msg", "message"):
             if isinstance(item.get(key), str):
                 return item[key]
+        # ansible-core 2.19 and later: a WarningSummary or DeprecationSummary, its text in its event.
+        event = item.get("event")
+        if isinstance(event, dict) and isinstance(event.get("msg"), str):
+            return event["msg"]
         details = item.get("details")
         if isinstance(details, list) and details and isinstance(details[0], dict):
             return str(details[0].get("msg", item))

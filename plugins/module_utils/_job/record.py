@@ -113,6 +113,7 @@ def parse_time(text: t.Any) -> datetime.datetime | None:
 META_FIELDS = (
     "jid", "state", "pid", "pid_start_time", "boot_id", "started_at", "ended_at", "deadline", "timeout", "grace",
     "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log", "progress",
+    "executor",
 )
 
 
@@ -147,6 +148,7 @@ class JobRecord:
         supervisor_max_rss: t.Optional[int] = None,
         no_log: t.Optional[bool] = None,
         progress: t.Optional[dict] = None,
+        executor: t.Optional[str] = None,
         result: t.Optional[dict] = None,
         origin: str = "longrun",
     ) -> None:
@@ -173,6 +175,8 @@ class JobRecord:
         # The job's latest report on the progress channel (progress.py): read live while it runs,
         # kept in the record once it has ended.
         self.progress = progress
+        # "command" when the supervisor ran a command or shell task itself instead of the module.
+        self.executor = executor
         self.result = result
         self.origin = origin
 
@@ -361,6 +365,8 @@ class JobRecord:
             data["progress"] = dict(self.progress)
             if self.no_log and self.progress.get("msg") is not None:
                 data["progress"]["msg"] = HIDDEN_BY_NO_LOG
+        if self.executor:
+            data["executor"] = self.executor
         return data
 
 
@@ -377,7 +383,7 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
 _INT_FIELDS = (
     "pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code", "supervisor_max_rss",
 )
-_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal")
+_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal", "executor")
 _BOOL_FIELDS = ("no_log",)
 _DICT_FIELDS = ("progress",)
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(

@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
     from ansible_collections.longrun.jobs.plugins.module_utils._job.handshake import LaunchSpec
 
 # How a new-style module's Python starts: it reads the module (AnsiballZ, parameters included) from
@@ -55,6 +56,8 @@ class PreparedJob:
         self.stderr_fd: t.Optional[int] = None
         # The progress file, appended to: the job gets it as _progress.PROGRESS_FD.
         self.progress_fd: t.Optional[int] = None
+        # Style "command": what the command executor runs (or the result that ends the job at once).
+        self.command_plan: t.Optional[_command_exec.CommandPlan] = None
 
     def start(self) -> int:
         """Start the job; returns its pid."""
@@ -78,6 +81,8 @@ class PreparedJob:
 
 def prepare_job(spec: LaunchSpec) -> PreparedJob:
     """Create the job's files and check its program; raises LaunchError or StoreError when it cannot start."""
+    if spec.style == "command":
+        return _prepare_command(spec)
     command = shlex.split(spec.interpreter)
     if spec.style == "new":
         _check_program(command[0] if command else "", spec)
@@ -108,8 +113,46 @@ def prepare_job(spec: LaunchSpec) -> PreparedJob:
         raise
 
 
-def start_problem(spec: LaunchSpec, problem: OSError) -> str:
-    """Why the module's program cannot run, and what to set."""
+def _prepare_command(spec: LaunchSpec) -> PreparedJob:
+    """The command executor's job: the command's own stdout and stderr are the side files."""
+    # Imported here: module jobs never load it.
+    # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
+
+    job = PreparedJob([])
+    try:
+        job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
+        job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
+        job.progress_fd = _above_job_descriptors(
+            _store.open_side_file(spec.async_dir, spec.jid, _progress.SUFFIX, append=True)
+        )
+        temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
+        # The module's process would get this TMPDIR, and its command inherit it; the command reports progress itself.
+        job.environment = _command_exec.command_environment(
+            dict(os.environ, TMPDIR=temp_dir, **_progress.job_environment(spec.async_dir, spec.jid))
+        )
+        try:
+            plan = _command_exec.plan_command(spec.command, temp_dir=temp_dir)
+        except _command_exec.CommandError as exc:
+            raise LaunchError(str(exc)) from None
+        job.command_plan = plan
+        job.command = list(plan.argv)
+        job.shown_command = list(plan.argv)
+        if plan.stdin:
+            # From a nameless file, as the module's payload: the command reads it whenever it is ready.
+            job.stdin_fd = _payload_file(plan.stdin, temp_dir)
+        else:
+            job.stdin_fd = os.open(os.devnull, os.O_RDONLY)
+        return job
+    except BaseException:
+        job.close()
+        raise
+
+
+def start_problem(spec: LaunchSpec, problem: OSError, program: str = "") -> str:
+    """Why the module's program (or the executor's command, program) cannot run, and what to set."""
+    if spec.style == "command":
+        return f"cannot execute the command {program!r}: {problem.strerror or problem}; check the command and its PATH"
     words = shlex.split(spec.interpreter) if spec.style != "binary" else []
     language = os.path.basename(words[0]) if words else "python"
     if language.startswith("python"):

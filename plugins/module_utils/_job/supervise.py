@@ -42,6 +42,9 @@ class Supervisor:
         self.job_pid: t.Optional[int] = None
         self.command: t.List[str] = []
         self.job_status: t.Optional[int] = None
+        # Style "command": what the command executor runs, and when the supervisor saw the command end.
+        self.command_plan: t.Optional[t.Any] = None
+        self.command_ended: t.Optional[datetime.datetime] = None
         self.deadline = time.monotonic() + spec.timeout
         self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
         now = _record.utc_now()
@@ -56,6 +59,7 @@ class Supervisor:
             timeout=spec.timeout,
             grace=spec.grace,
             no_log=spec.no_log or None,
+            executor="command" if spec.style == "command" else None,
         )
 
     def run(self) -> int:
@@ -64,13 +68,21 @@ class Supervisor:
             _store.write_record(self.spec.async_dir, self.record)
             job = _spawn.prepare_job(self.spec)
             self.command = job.shown_command
+            self.command_plan = job.command_plan
         except BaseException:
             _store.remove_job_files(self.spec.async_dir, self.spec.jid)
             raise
         # Everything that can refuse the launch has run: the launcher need not wait for the rest.
         self._release_launcher()
+        if self.command_plan is not None and self.command_plan.ends_at_once:
+            job.close()
+            self._record_command_end_at_once()
+            return 0
         _proc.become_child_subreaper()
         try:
+            if self.command_plan is not None:
+                # The module's start: just before its run_command.
+                self.command_plan.started = datetime.datetime.now()
             self.job_pid = job.start()
         except OSError as exc:
             self._record_start_failure(exc)
@@ -94,12 +106,25 @@ class Supervisor:
         # Imported here, at the job's end: the launch never loads it.
         from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
 
-        self.record.crash(_spawn.start_problem(self.spec, problem))
-        _outcome.save_end(self.spec.async_dir, self.record, None)
+        self.record.crash(_spawn.start_problem(self.spec, problem, self.command[0] if self.command else ""))
+        _outcome.save_end(self.spec.async_dir, self.record, None, keep_output=self.command_plan is not None)
+
+    def _record_command_end_at_once(self) -> None:
+        """The command executor's job ended before running anything (creates/removes, a failed chdir)."""
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome
+
+        # pylint: enable=import-outside-toplevel
+
+        _command_exec.end_at_once(self.record, self.command_plan)
+        _outcome.save_end(self.spec.async_dir, self.record, None, keep_output=True)
 
     def _note_reaped(self, reaped: t.Dict[int, int]) -> None:
         if self.job_pid is not None and self.job_pid in reaped:
             self.job_status = reaped[self.job_pid]
+            if self.command_ended is None:
+                self.command_ended = datetime.datetime.now()
 
     def _sleep_for_signal(self, seconds: float) -> t.Optional[int]:
         if seconds <= 0:
@@ -147,7 +172,15 @@ class Supervisor:
         from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome  # pylint: disable=import-outside-toplevel
 
         output = None
-        if ending == "exited":
+        if ending == "exited" and self.command_plan is not None:
+            # pylint: disable-next=import-outside-toplevel
+            from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
+
+            output = _command_exec.end_after_exit(
+                self.record, self.spec.async_dir, self.command_plan, self.job_status or 0,
+                self.command_ended or datetime.datetime.now(),
+            )
+        elif ending == "exited":
             status = self.job_status if self.job_status is not None else 0
             output = _outcome.interpret_exit(self.record, self.spec.async_dir, self.command, status)
         else:
@@ -159,4 +192,5 @@ class Supervisor:
                 self.record.kill(_proc.signal_name(first_signal), last_signal, grace)
         # The end removes the progress file: the record keeps its last report.
         self.record.progress = _progress.read_progress(self.spec.async_dir, self.spec.jid, ended=True)
-        _outcome.save_end(self.spec.async_dir, self.record, output)
+        # The command executor's output files are the command's own: they stay (async_status reads them).
+        _outcome.save_end(self.spec.async_dir, self.record, output, keep_output=self.command_plan is not None)

@@ -60,12 +60,18 @@ def run_until_end(action, task_vars, async_dir, janitor):
     return run
 
 
+def module_path(task_vars: dict) -> dict:
+    """The task vars with the command executor switched off: the command module is built and shipped."""
+    return dict(task_vars, longrun_command_executor=False)
+
+
 def test_plan_launch_builds_the_launch_request(prepare, async_dir, task_vars):
-    plan = prepare()
+    plan = prepare(task_vars=module_path(task_vars))
 
     params = plan.request.fields()
     assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace", "args_data",
-                           "no_log"}
+                           "no_log", "command"}
+    assert params["command"] is None
     assert params["no_log"] is False
     assert params["args_data"] is None
     assert params["style"] == "new"
@@ -80,10 +86,10 @@ def test_plan_launch_gives_every_job_its_own_id(prepare):
     assert len({prepare().request.jid for _attempt in range(5)}) == 5
 
 
-def test_the_job_makes_its_own_tmp_dir(action, prepare):
+def test_the_job_makes_its_own_tmp_dir(action, prepare, task_vars):
     task_tmp = action._make_tmp_path()
 
-    payload = base64.b64decode(prepare().request.payload)
+    payload = base64.b64decode(prepare(task_vars=module_path(task_vars)).request.payload)
 
     # The task's tmp dir is removed when the task returns, long before the job ends.
     assert b'"_ansible_tmpdir": null' in payload
@@ -116,7 +122,7 @@ def test_the_task_settings_reach_the_module(make_action, async_dir, task_vars, r
 
 
 def test_a_launch_the_target_refuses_is_failed(action, prepare, task_vars, async_dir):
-    plan = prepare()
+    plan = prepare(task_vars=module_path(task_vars))
     plan.request = plan.request.replace(interpreter="/nonexistent/python3")
 
     launched = launch(TargetAgent(action, task_vars, interpreter=sys.executable), plan)
@@ -155,3 +161,43 @@ def test_a_reply_without_a_job_id_is_a_failure(reply, msg):
     launched = launch(AnsweringAgent(reply), LaunchPlan(request=ANY_LAUNCH, interpreter=None))
     assert launched.failed is True
     assert launched.msg == msg
+
+
+def test_a_command_job_goes_to_the_executor_without_a_module(prepare, task_vars):
+    plan = prepare()
+
+    params = plan.request.fields()
+    assert (params["style"], params["payload"], params["interpreter"]) == ("command", "", "")
+    assert plan.interpreter is None
+    assert params["command"]["params"]["_raw_params"] == "echo hi"
+    assert params["command"]["params"]["strip_empty_ends"] is True
+
+
+def test_the_executor_runs_the_command_with_the_module_result(prepare, run_until_end):
+    entry = run_until_end(prepare())
+
+    assert entry["job"]["executor"] == "command"
+    assert entry["result"]["stdout"] == "hi"
+    assert entry["result"]["cmd"] == ["echo", "hi"]
+    # ansible-core 2.21 injects invocation only when asked (INJECT_INVOCATION).
+    invocation = entry["result"].get("invocation", {"module_args": {"_raw_params": "echo hi"}})
+    assert invocation["module_args"]["_raw_params"] == "echo hi"
+
+
+def test_check_mode_runs_the_module(make_action, async_dir, task_vars):
+    checking = make_action(RunAction, "longrun.jobs.run", {}, async_val=10, poll=0, check_mode=True)
+    plan = plan_launch(checking, ECHO, timeout=7, grace=2, async_dir=async_dir, task_vars=task_vars)
+
+    assert plan.request.style == "new"
+
+
+def test_a_command_the_target_cannot_run_is_launched_as_the_module(prepare, run_until_end):
+    plan = prepare(RunRequest("ansible.builtin.command", {"_raw_params": "longrun-no-such-program"}, {}))
+    assert plan.request.style == "command"
+
+    entry = run_until_end(plan)
+
+    # The module's own failure, in its own words.
+    assert "executor" not in entry["job"]
+    assert entry["result"]["failed"] is True
+    assert entry["result"]["rc"] == 2

@@ -38,12 +38,16 @@ def test_tail_text_caps_at_the_end():
 
 def test_normalize_result_turns_warnings_into_strings():
     result = {
-        "warnings": [{"msg": "first"}, "second", {"message": "third"}, {"details": [{"msg": "fourth"}]}],
+        "warnings": [
+            {"msg": "first"}, "second", {"message": "third"}, {"details": [{"msg": "fourth"}]},
+            # How ansible-core 2.19 and later modules write a warning.
+            {"event": {"msg": "fifth", "__ansible_type": "Event"}, "__ansible_type": "WarningSummary"},
+        ],
         "deprecations": {"msg": "old", "version": "2.0"},
         "x": 1,
     }
     assert _outcome.normalize_result(result) == {
-        "warnings": ["first", "second", "third", "fourth"],
+        "warnings": ["first", "second", "third", "fourth", "fifth"],
         "deprecations": ["old"],
         "x": 1,
     }
