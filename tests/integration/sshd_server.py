@@ -48,6 +48,9 @@ def write_sshd_config(workdir: Path, port: int) -> Path:
                 "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no",
                 "UseDNS no",
+                # The scale benchmark (B6) opens one connection per inventory alias, up to 50 at once.
+                "MaxStartups 200",
+                "MaxSessions 200",
                 "PrintMotd no",
                 "PrintLastLog no",
                 "X11Forwarding no",
