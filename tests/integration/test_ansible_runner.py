@@ -1,7 +1,9 @@
-"""Issue 14 item 5: a playbook run by ansible-runner (AWX's engine) gets the job's progress as events while it runs.
+"""Issue 14 item 5: a playbook run by ansible-runner (AWX's engine) gets the job's progress and its followed output
+as events while it runs.
 
 ansible-runner's stdout callback turns whatever Ansible displays into events, as AWX shows them: our waiting
-lines arrive as ``verbose`` events, each as it is displayed, not in one piece at the end of the task.
+lines and the followed output lines arrive as ``verbose`` events, each as it is displayed, not in one piece at the
+end of the task.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import yaml
 # tests/requirements.txt pins it for `make test`; the venvs of the core matrix do not have it.
 ansible_runner = pytest.importorskip("ansible_runner", reason="ansible-runner is not installed in this venv")
 
-TASK_NAME = "A job that reports its progress every second"
+TASK_NAME = "A job that prints a line and reports its progress every second"
 REPORTS = 12
-# The job reports step i of REPORTS each second, then ends; run waits for it with poll: 2.
+# The job, a shell job on the command executor, prints a line and reports step i of REPORTS each second, then
+# ends; run waits for it with poll: 2 and follows its output.
 PLAYBOOK = [
     {
         "name": "Progress through ansible-runner",
@@ -33,13 +36,13 @@ PLAYBOOK = [
             {
                 "name": TASK_NAME,
                 "longrun.jobs.run": {
-                    # TODO(issue 14, after the command executor is merged): write to >&"$LONGRUN_PROGRESS_FD";
-                    # the stock command module closes every descriptor but 0-2 of the commands it runs.
                     "ansible.builtin.shell": (
-                        f"for i in $(seq 1 {REPORTS}); do "
+                        f'for i in $(seq 1 {REPORTS}); do echo "line $i"; '
                         f"""printf '{{"current": %s, "total": {REPORTS}, "msg": "step %s of {REPORTS}"}}\\n' """
-                        '"$i" "$i" >> "$LONGRUN_PROGRESS_FILE"; sleep 1; done'
+                        '"$i" "$i" >&"$LONGRUN_PROGRESS_FD"; sleep 1; done'
                     ),
+                    "follow": True,
+                    "follow_interval": 2,
                 },
                 "async": 120,
                 "poll": 2,
@@ -49,6 +52,8 @@ PLAYBOOK = [
     }
 ]
 PROGRESS_RE = re.compile(r"longrun: job (\S+) is running, running for \d+ s: (\d+(?:\.\d+)?)% step (\d+) of 12")
+# An event's stdout may hold several lines, ended by CRLF as on a terminal.
+OUTPUT_RE = re.compile(r"^\[localhost\] stdout: line (\d+)\r?$", re.MULTILINE)
 
 
 class Arrivals:
@@ -68,7 +73,7 @@ def parse_utc(text: str) -> float:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def test_progress_arrives_as_runner_events_while_the_job_runs(
+def test_progress_and_output_arrive_as_runner_events_while_the_job_runs(
     tmp_path: Path, collections_path: str, target_python: str
 ) -> None:
     private = tmp_path / "runner"
@@ -101,6 +106,7 @@ def test_progress_arrives_as_runner_events_while_the_job_runs(
     ]
     job = task_end[1]["event_data"]["res"]["job"]
     assert job["state"] == "succeeded"
+    assert job["executor"] == "command"
     # The task's own event carries the job's last report.
     assert job["progress"]["percent"] == 100
     assert job["progress"]["msg"] == f"step {REPORTS} of {REPORTS}"
@@ -124,5 +130,15 @@ def test_progress_arrives_as_runner_events_while_the_job_runs(
         created = datetime.datetime.fromisoformat(event["created"]).replace(tzinfo=datetime.timezone.utc)
         assert created.timestamp() < ended, event["created"]
 
-    # TODO(issue 14, after the follow option is merged): run the task with follow: true too, and check that the
-    # job's followed output lines arrive as events while it runs (arrival before job["ended_at"]), as above.
+    # The followed output: each line once, in order, as verbose events; the first ones arrived while the job ran.
+    output_events = [
+        (arrived, event) for arrived, event in arrivals.events if OUTPUT_RE.search(event.get("stdout") or "")
+    ]
+    numbers = [int(n) for _arrived, event in output_events for n in OUTPUT_RE.findall(event["stdout"])]
+    assert numbers == list(range(1, REPORTS + 1)), stdout
+    assert {event["event"] for _arrived, event in output_events} == {"verbose"}
+    first_output = output_events[0][0]
+    assert first_output < ended - 2, (first_output, ended)
+    assert first_output < task_end[0] - 2, (first_output, task_end[0])
+    early = [event for arrived, event in output_events if arrived < ended]
+    assert len(early) >= 2, [(arrived, event["stdout"]) for arrived, event in output_events]

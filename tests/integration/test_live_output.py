@@ -1,7 +1,7 @@
 """Issue 14 items 2, 3 and 6: reading a job's output (mode=output) and following it live (follow: true).
 
-The jobs here are live_ticker, an old-style test module whose process writes its lines into the job's
-side files while it runs, as command and shell jobs do with the command executor.
+The jobs here are shell jobs run by the command executor: the command's stdout and stderr are the job's
+side files, written as it prints and kept after its end.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ JSON_CALLBACK_ENV = {
 }
 LOCAL_OPERATION_RE = re.compile(r"^<[^>]+> (?:EXEC|PUT|FETCH) .{0,100}", re.MULTILINE)
 SSH_OPERATION_RE = re.compile(r"^<[^>]+> SSH: EXEC .{0,100}", re.MULTILINE)
-# Keys of a job's result that differ between two runs of the same job.
-TIMING_KEYS = ("ansible_job_id", "results_file", "job", "start", "end", "delta")
-# Seconds a module job waits after its last line: more than a followed window, which then sees that line.
-MODULE_JOB_HOLD = 4
+# Keys of a job's result that a plain synchronous task has not or that differ between two runs: the timings,
+# our job record and async's bookkeeping.
+TIMING_KEYS = ("start", "end", "delta", "job", "ansible_job_id", "results_file", "started", "finished")
 TICK_LINE = re.compile(rf"^\[{TARGET_HOST}\] stdout: tick (\d+)$")
 
 
@@ -121,6 +120,12 @@ def without_timings(result: dict) -> dict:
     return {key: value for key, value in result.items() if key not in TIMING_KEYS}
 
 
+def seconds(delta: str) -> float:
+    """A command result's delta, H:MM:SS.ffffff, in seconds."""
+    hours, minutes, secs = delta.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(secs)
+
+
 def remote_operations(output: str, task_name: str) -> list[str]:
     """Remote operations of one task in -vvv output."""
     section = output.split(f"TASK [{task_name}]", 1)[1].split("TASK [", 1)[0]
@@ -132,12 +137,14 @@ def remote_operations(output: str, task_name: str) -> list[str]:
 def test_followed_lines_arrive_while_the_job_runs(
     stream_playbook: t.Callable[..., StreamedRun], run_playbook: RunPlaybook, out_dir: Path
 ) -> None:
-    """The acceptance test: a line a second for 20 s, poll 5, follow: the lines show up as they are printed."""
-    # A module job's side files go at its end, so the ticker holds on past a window to show its last line
-    # (command and shell jobs keep theirs: with the command executor, a shell job needs no hold).
-    followed = stream_playbook("live_follow.yml", extra_vars={"follow": True, "hold": MODULE_JOB_HOLD})
+    """The acceptance test: a line a second for 20 s, poll 5, follow: the lines show up as they are printed.
+
+    And the job's result is the one of the same command run as a plain synchronous shell task, but for timings.
+    """
+    followed = stream_playbook("live_follow.yml", extra_vars={"follow": True, "compare": True})
     assert followed.rc == 0, followed.report()
-    followed_result = json.loads((out_dir / "ticked.json").read_text())
+    results = json.loads((out_dir / "ticked.json").read_text())
+    followed_result, plain_result = results["ticked"], results["plain"]
     ticks = {int(match.group(1)): at for at, line in followed.lines if (match := TICK_LINE.match(line))}
     assert sorted(ticks) == list(range(1, 21)), followed.report()
     # The task's result is shown once the job has ended: a changed line for the host.
@@ -148,31 +155,34 @@ def test_followed_lines_arrive_while_the_job_runs(
     # Each line once, in order.
     assert [ticks[n] for n in range(1, 21)] == sorted(ticks.values())
 
-    unfollowed = run_playbook("live_follow.yml", extra_vars={"follow": False, "hold": MODULE_JOB_HOLD})
-    unfollowed.assert_ok()
-    assert "stdout: tick" not in unfollowed.stdout
-    unfollowed_result = json.loads((out_dir / "ticked.json").read_text())
-    assert without_timings(followed_result) == without_timings(unfollowed_result)
-    assert followed_result["lines"] == 20
+    # The job ran on the command executor, and its result is the shell module's but for timings.
+    assert followed_result["job"]["state"] == "succeeded"
+    assert followed_result["stdout_lines"] == [f"tick {n}" for n in range(1, 21)]
+    assert without_timings(followed_result) == without_timings(plain_result)
+    # What the job's result has more: our job record and the keys that async gives any task's result.
+    assert set(followed_result) - set(plain_result) == {"job", "ansible_job_id", "results_file", "started", "finished"}
 
 
 @pytest.mark.slow
 def test_a_followed_window_is_one_remote_command(run_playbook: RunPlaybook) -> None:
     run = run_playbook(
-        "live_follow.yml", extra_vars={"follow": True, "lines": 12, "follow_interval": 2, "hold": MODULE_JOB_HOLD},
+        "live_follow.yml", extra_vars={"follow": True, "lines": 8, "follow_interval": 2, "unfollowed": True},
         env={"ANSIBLE_VERBOSITY": "3"},
     )
     run.assert_ok()
     operations = remote_operations(run.stdout, "Run the ticking job")
     ticks = re.findall(rf"^\[{TARGET_HOST}\] stdout: tick \d+$", run.stdout, re.MULTILINE)
-    assert len(ticks) == 12, run.report()
-    # The launch takes at most 3 operations; then one per window of at most 2 s over the job's 15 s, plus the end.
-    assert len(operations) <= 3 + math.ceil((11 + MODULE_JOB_HOLD) / 2) + 2, operations
+    assert len(ticks) == 8, run.report()
+    # The launch takes at most 3 operations; then one per window of at most 2 s while the job ran, plus the end.
+    ran_for = seconds(run.load("ticked.json")["ticked"]["delta"])
+    assert len(operations) <= 3 + math.ceil(ran_for / 2) + 2, (ran_for, operations)
+    # Without follow, a job's output is not shown while it runs.
+    assert "stdout: unfollowed" not in run.stdout, run.report()
 
 
 def test_follow_shows_a_bounded_part_of_a_flood_and_counts_the_rest(run_playbook: RunPlaybook) -> None:
     run = run_playbook(
-        "live_follow.yml", extra_vars={"follow": True, "lines": 1, "fill": 3_000_000, "hold": MODULE_JOB_HOLD}
+        "live_follow.yml", extra_vars={"follow": True, "lines": 1, "fill": 3_000_000}
     )
     run.assert_ok()
     skipped = re.findall(rf"^\[{TARGET_HOST}\] stdout: … (\d+) bytes skipped$", run.stdout, re.MULTILINE)
@@ -185,7 +195,7 @@ def test_follow_shows_a_bounded_part_of_a_flood_and_counts_the_rest(run_playbook
 
 
 def test_follow_keeps_json_callbacks_valid(run_playbook: RunPlaybook) -> None:
-    run = run_playbook("live_follow.yml", extra_vars={"follow": True, "lines": 4, "follow_interval": 1, "hold": 2},
+    run = run_playbook("live_follow.yml", extra_vars={"follow": True, "lines": 3, "follow_interval": 1},
                        env=JSON_CALLBACK_ENV)
     run.assert_ok()
     document = json.loads(run.stdout)
@@ -197,7 +207,7 @@ def test_follow_shows_nothing_under_no_log(run_playbook: RunPlaybook) -> None:
     secret = f"SECRET{secrets.token_hex(8)}"
     run = run_playbook(
         "live_follow.yml",
-        extra_vars={"follow": True, "lines": 4, "follow_interval": 1, "prefix": secret, "task_no_log": True},
+        extra_vars={"follow": True, "lines": 3, "follow_interval": 1, "prefix": secret, "task_no_log": True},
     )
     run.assert_ok()
     assert secret not in run.stdout + run.stderr, run.report()
@@ -215,16 +225,16 @@ def test_async_status_wait_follows_one_job_and_many(
     shown = {line: at for at, line in run.lines}
     one_done = next(at for at, line in run.lines if line.startswith("TASK [Follow the others together]"))
     out_ticks = [at for line, at in shown.items() if re.match(rf"^\[{TARGET_HOST}\] stdout: out-tick \d+$", line)]
-    assert len(out_ticks) == 12, run.report()
+    assert len(out_ticks) == 10, run.report()
     # The first lines came while the wait went on, not all at its end.
-    assert min(out_ticks) < one_done - 5, run.report()
+    assert min(out_ticks) < one_done - 3, run.report()
     data = json.loads((out_dir / "followed.json").read_text())
     assert data["one"]["finished"] is True
-    assert "stdout_lines" not in data["one"] or data["one"].get("lines") == 12
+    assert data["one"]["stdout_lines"] == [f"out-tick {n}" for n in range(1, 11)]
     # Many jobs: each line names its job.
     err_jid = data["many"]["jobs"][0]["ansible_job_id"]
     err_lines = [line for line in shown if line.startswith(f"[{TARGET_HOST}] {err_jid} stderr: err-tick ")]
-    assert len(err_lines) == 30, run.report()
+    assert len(err_lines) == 22, run.report()
     assert data["many"]["finished"] is True
     # The result is that of an unfollowed wait: no output keys.
     assert all("output" not in job for job in data["many"]["jobs"])
@@ -272,12 +282,21 @@ def test_mode_output_reads_running_and_ended_jobs_within_bounds(run_playbook: Ru
     assert "hidden by no_log" in hidden["msg"]
     assert "stdout" not in hidden and "output" not in hidden
 
-    # An ended module job without side files: its result's stdout (the executor's kept file, once merged).
+    # An ended command job: its kept output file.
     quick = data["quick_tail"]
     assert quick["finished"] is True and quick["complete"] is True
     assert quick["stdout"].splitlines() == ["second", "third"]
+    assert quick["output"]["stdout"]["source"] == "file"
+    # An ended module job has no side files any more: its result's stdout.
+    quick_module = data["quick_module_tail"]
+    assert quick_module["finished"] is True and quick_module["complete"] is True
+    assert quick_module["stdout"].splitlines() == ["second", "third"]
+    assert quick_module["output"]["stdout"]["source"] == "result"
+    # An ended shell job: its full text, from the kept file.
     ended = data["ended_read"]
     assert ended["finished"] is True and ended["complete"] is True and ended["state"] == "succeeded"
+    assert ended["stdout"] == "".join(f"out-tick {n}\n" for n in range(1, 31))
+    assert ended["output"]["stdout"]["source"] == "file"
 
 
 def test_bad_output_options_fail_with_a_sentence(run_playbook: RunPlaybook) -> None:
@@ -331,5 +350,5 @@ def test_output_of_a_become_job_is_read_and_followed(run_playbook: RunPlaybook, 
     assert read["stdout"].startswith(f"{become_user}-tick 1\n{become_user}-tick 2\n"), read
     assert read["output"]["stdout"]["source"] == "file"
     followed_lines = re.findall(rf"^\[{TARGET_HOST}\] stdout: {become_user}-tick (\d+)$", run.stdout, re.MULTILINE)
-    assert [int(n) for n in followed_lines] == list(range(1, 9)), run.report()
+    assert [int(n) for n in followed_lines] == list(range(1, 7)), run.report()
     assert data["followed"]["finished"] is True

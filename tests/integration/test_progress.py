@@ -21,7 +21,8 @@ def test_status_shows_the_latest_report_while_the_job_runs_and_after_its_end(run
     shell_running, module_running, secret_running = data["running"]
     shell_ended, module_ended, secret_ended = data["ended"]
 
-    # The shell job: a child's report is the latest; the malformed lines written after it are ignored.
+    # The shell job, on the command executor, wrote to its descriptor, and so did its child: the child's report
+    # is the latest; the malformed lines written after it are ignored.
     assert shell_running["state"] == "running"
     assert shell_running["progress"]["percent"] == 40
     assert shell_running["progress"]["msg"] == "copied 4/10"
@@ -51,7 +52,13 @@ def test_status_shows_the_latest_report_while_the_job_runs_and_after_its_end(run
     assert secret not in run.stdout, run.report()
     assert secret not in run.stderr, run.report()
 
-    # run with poll > 0: the waiting line shows the report, and the result has the last one.
+    # run with poll > 0: the waiting line shows the report, and the result has the last one. That job ran the
+    # command module, which closes the descriptor of the commands it runs: they report to the file.
     assert REPORTED_LINE_RE.search(run.stdout), run.report()
     assert data["polled"]["progress"]["percent"] == 100
     assert data["polled"]["progress"]["msg"] == "finished"
+    assert data["polled"].get("executor") is None
+    assert data["polled_stdout"] == "no descriptor"
+    # A command or shell job run by the executor has the descriptor.
+    assert data["executor_fd"]["job"]["executor"] == "command"
+    assert data["executor_fd"]["stdout"] == "descriptor open"
