@@ -64,3 +64,18 @@ def test_process_helpers_follow_a_child() -> None:
 def test_wait_until_fails_with_message() -> None:
     with pytest.raises(AssertionError, match="never true"):
         wait_until(lambda: False, timeout=0.2, interval=0.05, message="never true")
+
+
+def test_test_files_have_unique_names() -> None:
+    # The unit and integration trees are collected in one run without packages: two test files
+    # of the same name there make pytest refuse the second one ("import file mismatch").
+    tests_dir = Path(__file__).resolve().parents[1]
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(tests_dir.rglob("test_*.py")):
+        if "output" in path.relative_to(tests_dir).parts[:1]:
+            continue
+        if path.name in seen:
+            clashes.append(f"{seen[path.name]} and {path}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "rename one of each: " + "; ".join(clashes)
