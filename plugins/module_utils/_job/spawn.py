@@ -88,13 +88,7 @@ def prepare_job(spec: LaunchSpec) -> PreparedJob:
         _check_program(command[0] if command else "", spec)
     job = PreparedJob(command)
     try:
-        job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
-        job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
-        job.progress_fd = _above_job_descriptors(
-            _store.open_side_file(spec.async_dir, spec.jid, _progress.SUFFIX, append=True)
-        )
-        # A private TMPDIR, removed when the job ends: a job killed at its limit leaves nothing in the system tmp.
-        temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
+        temp_dir = _open_job_files(spec, job)
         job.environment = dict(os.environ, TMPDIR=temp_dir, **_progress.job_environment(spec.async_dir, spec.jid))
         if spec.style == "new":
             # From a file, not a pipe: the module's interpreter reads it whenever it is ready.
@@ -113,6 +107,19 @@ def prepare_job(spec: LaunchSpec) -> PreparedJob:
         raise
 
 
+def _open_job_files(spec: LaunchSpec, job: PreparedJob) -> str:
+    """Open the job's output and progress files into job; returns its private TMPDIR.
+
+    The TMPDIR is removed when the job ends: a job killed at its limit leaves nothing in the system tmp.
+    """
+    job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
+    job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
+    job.progress_fd = _above_job_descriptors(
+        _store.open_side_file(spec.async_dir, spec.jid, _progress.SUFFIX, append=True)
+    )
+    return _store.create_work_dir(spec.async_dir, spec.jid)
+
+
 def _prepare_command(spec: LaunchSpec) -> PreparedJob:
     """The command executor's job: the command's own stdout and stderr are the side files."""
     # Imported here: module jobs never load it.
@@ -121,12 +128,7 @@ def _prepare_command(spec: LaunchSpec) -> PreparedJob:
 
     job = PreparedJob([])
     try:
-        job.stdout_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stdout")
-        job.stderr_fd = _store.open_side_file(spec.async_dir, spec.jid, ".stderr")
-        job.progress_fd = _above_job_descriptors(
-            _store.open_side_file(spec.async_dir, spec.jid, _progress.SUFFIX, append=True)
-        )
-        temp_dir = _store.create_work_dir(spec.async_dir, spec.jid)
+        temp_dir = _open_job_files(spec, job)
         # The module's process would get this TMPDIR, and its command inherit it; the command reports progress itself.
         job.environment = _command_exec.command_environment(
             dict(os.environ, TMPDIR=temp_dir, **_progress.job_environment(spec.async_dir, spec.jid))
