@@ -535,7 +535,7 @@ def bench_b6(runner: Runner, transport: Transport, rows: dict[str, Row]) -> None
                 ours.figures["task_time"], goal=goal)
             add(rows, transport, workload, "remote ops per host", stock.remote_ops(transport.name) / hosts,
                 ours.remote_ops(transport.name) / hosts)
-            add(rows, transport, workload, "wait: remote ops per host", 
+            add(rows, transport, workload, "wait: remote ops per host",
                 stock.remote_ops(transport.name, task_prefix=B6_WAIT_PREFIX) / hosts,
                 ours.remote_ops(transport.name, task_prefix=B6_WAIT_PREFIX) / hosts,
                 goal=Goal("ours ≤ 1 per host", lambda value: value <= 1.0), goal_on_ours=True)
