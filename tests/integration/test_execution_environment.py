@@ -88,13 +88,22 @@ def test_transparent_line_of_the_example_names_the_installed_transparent_dir(ins
     assert paths[1:] == ["~/.ansible/plugins/action", "/usr/share/ansible/plugins/action"]
 
 
-def test_introspection_reads_the_collection_metadata(
-    ansible_builder: Path, installed_collection: Path, tmp_path: Path
-) -> None:
-    root = tmp_path / "collections"
-    copy = root / "ansible_collections" / "longrun" / "jobs"
+@pytest.fixture
+def collection_copy(installed_collection: Path, tmp_path: Path) -> Path:
+    """A copy of the installed collection in a collections root of its own, for introspection to read."""
+    copy = tmp_path / "collections" / "ansible_collections" / "longrun" / "jobs"
     shutil.copytree(installed_collection, copy)
-    done = run_builder(ansible_builder, "introspect", str(root), cwd=tmp_path)
+    return copy
+
+
+def collections_root(collection: Path) -> Path:
+    return collection.parents[2]
+
+
+def test_introspection_reads_the_collection_metadata(
+    ansible_builder: Path, collection_copy: Path, tmp_path: Path
+) -> None:
+    done = run_builder(ansible_builder, "introspect", str(collections_root(collection_copy)), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Expected requirements file not present" not in done.stdout
     data = yaml.safe_load(done.stdout[done.stdout.index("---"):])
@@ -103,14 +112,11 @@ def test_introspection_reads_the_collection_metadata(
 
 
 def test_introspection_fails_when_the_metadata_names_a_missing_file(
-    ansible_builder: Path, installed_collection: Path, tmp_path: Path
+    ansible_builder: Path, collection_copy: Path, tmp_path: Path
 ) -> None:
     # The check above can fail: metadata that names a file the collection lacks breaks the build.
-    root = tmp_path / "collections"
-    copy = root / "ansible_collections" / "longrun" / "jobs"
-    shutil.copytree(installed_collection, copy)
-    (copy / "meta" / "ee-requirements.txt").unlink()
-    done = run_builder(ansible_builder, "introspect", str(root), cwd=tmp_path)
+    (collection_copy / "meta" / "ee-requirements.txt").unlink()
+    done = run_builder(ansible_builder, "introspect", str(collections_root(collection_copy)), cwd=tmp_path)
     assert done.returncode != 0
     assert "Expected requirements file not present" in done.stdout
 

@@ -14,7 +14,6 @@ sent the parameters, the messages and the argument spec's defaults of its ansibl
 
 from __future__ import annotations
 
-import codecs
 import datetime
 import glob
 import json
@@ -35,7 +34,6 @@ EXECUTOR = "command"
 CHDIR_ERROR_PLACEHOLDER = "@@longrun:chdir-error@@"
 # Must match plugin_utils/_command_executor.DECLINED: the controller then launches the module instead.
 DECLINED = "the command executor leaves this job to the module"
-CHUNK_BYTES = 65536
 # What run_command drops from PYTHONPATH: the AnsiballZ module library (the executor has none, but the
 # supervisor's own environment may hold one).
 _ANSIBALLZ_PATH_ENDINGS = ("/ansible_modlib.zip", "/debug_dir")
@@ -279,7 +277,7 @@ class CommandOutput:
         self.strip = strip
 
     def member_chunks(self, *, skip: t.Collection[str] = ()) -> t.Iterator[bytes]:
-        """'"stdout": "...", "stderr": "..."', the text escaped as JSON, CHUNK_BYTES of the file at a time."""
+        """'"stdout": "...", "stderr": "..."', the text escaped as JSON, a chunk of the file at a time."""
         first = True
         for name, path in self.paths:
             if name in skip:
@@ -306,20 +304,11 @@ def text_chunks(path: str, *, strip: bool) -> t.Iterator[str]:
         end = handle.seek(0, os.SEEK_END)
         if strip:
             end = _end_without_newlines(handle, end)
-        handle.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        remaining = end
-        while remaining > 0:
-            data = handle.read(min(CHUNK_BYTES, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            text = decoder.decode(data, final=remaining <= 0)
-            if text:
-                yield text
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
+        # Imported here, at the job's end: the launch of a command job never loads it.
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _output
+
+        yield from _output.decoded_span(handle, 0, end)
 
 
 def _end_without_newlines(handle: t.BinaryIO, end: int) -> int:

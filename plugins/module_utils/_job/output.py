@@ -329,16 +329,8 @@ def judge_trailer(result: ModuleResult) -> Trailer:
 
 def _extra_data_message(handle: t.BinaryIO, start: int, extra: int) -> str:
     """json's message for data after the document, positions counted in characters from the result's start."""
-    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    handle.seek(start)
-    remaining = extra - start
     chars = newlines = since_newline = 0
-    while remaining > 0:
-        chunk = handle.read(min(CHUNK_BYTES, remaining))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-        text = decoder.decode(chunk, final=remaining <= 0)
+    for text in decoded_span(handle, start, extra):
         chars += len(text)
         count = text.count("\n")
         if count:
@@ -347,6 +339,28 @@ def _extra_data_message(handle: t.BinaryIO, start: int, extra: int) -> str:
         else:
             since_newline += len(text)
     return f"Extra data: line {newlines + 1} column {since_newline + 1} (char {chars})"
+
+
+def decoded_span(handle: t.BinaryIO, start: int, end: int) -> t.Iterator[str]:
+    """The text of the file's bytes from start to end, CHUNK_BYTES at a time, without loading it whole.
+
+    Bytes that are not UTF-8 come as surrogate escapes, as a module decodes its output; a character
+    cut by a chunk boundary comes whole in the next piece.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    handle.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        data = handle.read(min(CHUNK_BYTES, remaining))
+        if not data:
+            break
+        remaining -= len(data)
+        text = decoder.decode(data, final=remaining <= 0)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def has_line_starting_with_brace(path: str) -> bool:

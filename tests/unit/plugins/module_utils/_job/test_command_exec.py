@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import command_exec as _command_exec
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import output as _output
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
@@ -168,7 +169,7 @@ def test_text_chunks_strip_and_decode_as_the_module(tmp_path, data, strip, text)
 
 
 def test_a_character_cut_by_the_chunk_boundary_stays_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(_command_exec, "CHUNK_BYTES", 3)
+    monkeypatch.setattr(_output, "CHUNK_BYTES", 3)
     path = tmp_path / "out"
     path.write_bytes("aé😀b".encode())
 
