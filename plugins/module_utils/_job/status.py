@@ -113,7 +113,8 @@ def wait_for_jobs(
     # in between is seen as changed, and its event wakes the first sleep.
     with _dirwatch.DirWatch(async_dir) as watch:
         signatures = {jid: _store.record_signature(async_dir, jid) for jid in jids}
-        records = {jid: inspect_job(async_dir, jid) for jid in jids}
+        # Progress is read once, as the wait ends, not at every look at a record.
+        records = {jid: _inspect(async_dir, jid) for jid in jids}
         next_liveness = time.monotonic() + LIVENESS_INTERVAL
         while True:
             ended = [jid for jid in jids if records[jid].finished]
@@ -132,6 +133,5 @@ def wait_for_jobs(
                 signature = _store.record_signature(async_dir, jid)
                 if check_liveness or signature != signatures[jid]:
                     signatures[jid] = signature
-                    records[jid] = inspect_job(async_dir, jid)
-    # Reports do not replace the record: a running job's progress is read as the wait ends.
-    return [records[jid] if records[jid].finished else with_progress(async_dir, records[jid]) for jid in jids]
+                    records[jid] = _inspect(async_dir, jid)
+    return [with_progress(async_dir, records[jid]) for jid in jids]
