@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_jid
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import (
+    InvalidJid,
+    validate_jid,
+    validate_job_ref,
+    validate_name,
+)
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE
 
 # Type checkers only: this module is imported on every launch.
@@ -25,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 VERSION_KEY = "_longrun_protocol"
 # The controllers of protocol version 1 sent requests without a version.
 _UNVERSIONED = 1
@@ -33,6 +38,8 @@ STATUS_MODES = ("status", "kill", "list", "cleanup", "output")
 RETURN_WHEN = ("all", "any")
 # "command": no module, the supervisor runs the command itself (module_utils/_job/command_exec.py).
 MODULE_STYLES = ("new", "old", "non_native_want_json", "binary", "command")
+# What a launch does when a job of its name exists (run's on_existing).
+ON_EXISTING = ("attach", "fail", "restart", "skip")
 
 
 class ProtocolError(ValueError):
@@ -137,6 +144,22 @@ def _jid(value: t.Any, where: str) -> str:
     # Job ids become file names on the target: only well-formed ids pass.
     try:
         return validate_jid(value)
+    except InvalidJid as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+
+
+def _name(value: t.Any, where: str) -> str:
+    # Job names become file names on the target, as jids do.
+    try:
+        return validate_name(value)
+    except InvalidJid as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+
+
+def _job_ref(value: t.Any, where: str) -> str:
+    # A jid, or the name of a job (the target resolves it).
+    try:
+        return validate_job_ref(value)
     except InvalidJid as exc:
         raise ProtocolError(f"{where}: {exc}") from None
 
@@ -322,6 +345,7 @@ class LaunchRequest(_Request):
 
     __slots__ = (
         "jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log", "command",
+        "name", "on_existing", "locks", "lock_timeout", "lease",
     )
     op = "launch"
     _FIELDS = (
@@ -339,6 +363,15 @@ class LaunchRequest(_Request):
         ("no_log", _bool),
         # Style "command": the executor's parameters (plugin_utils/_command_executor.py); payload is then empty.
         ("command", _optional(_dict)),
+        # The job's name, unique in the async dir, and what to do when a job of that name exists.
+        ("name", _optional(_name)),
+        ("on_existing", _choice(*ON_EXISTING)),
+        # Locks the supervisor takes before starting the job (names or presets, checked on the target),
+        # waiting at most lock_timeout seconds (None: as long as the async limit).
+        ("locks", _list_of(_str)),
+        ("lock_timeout", _optional(_int)),
+        # on_controller_loss: kill: seconds a controller's wait keeps the job's lease (None: keep the job).
+        ("lease", _optional(_int)),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -352,23 +385,32 @@ class LaunchRequest(_Request):
         args_data: t.Optional[str]
         no_log: bool
         command: t.Optional[dict]
+        name: t.Optional[str]
+        on_existing: str
+        locks: t.List[str]
+        lock_timeout: t.Optional[int]
+        lease: t.Optional[int]
 
     def __init__(self, **values: t.Any) -> None:
         values.setdefault("style", "new")
         values.setdefault("no_log", False)
+        if values.get("on_existing") is None:
+            values["on_existing"] = "attach"
         super().__init__(**values)
 
 
 class LaunchReply(_Reply):
     """The job a launch started, or why it could not start."""
 
-    __slots__ = ("ansible_job_id", "results_file", "job", "failed", "msg")
+    __slots__ = ("ansible_job_id", "results_file", "job", "failed", "msg", "existing")
     _FIELDS = (
         ("ansible_job_id", _optional(_jid)),
         ("results_file", _optional(_str)),
         ("job", _dict),
         ("failed", _bool),
         ("msg", _optional(_str)),
+        # A named launch that found its job: "attach" or "skip" (on_existing), and launched nothing.
+        ("existing", _optional(_choice("attach", "skip"))),
     )
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -377,6 +419,7 @@ class LaunchReply(_Reply):
         job: dict
         failed: bool
         msg: t.Optional[str]
+        existing: t.Optional[str]
 
 
 class StatusRequest(_Request):
@@ -390,8 +433,9 @@ class StatusRequest(_Request):
     op = "status"
     _FIELDS = (
         ("mode", _choice(*STATUS_MODES)),
-        # None when the call selects jobs by filters (list, cleanup) rather than by id.
-        ("jids", _optional(_list_of(_jid))),
+        # None when the call selects jobs by filters (list, cleanup) rather than by id. Job names
+        # may stand for jids: the target resolves them.
+        ("jids", _optional(_list_of(_job_ref))),
         # The stock form: one jid, stock-compatible result.
         ("single", _bool),
         ("wait", _number),

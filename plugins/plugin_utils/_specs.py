@@ -9,10 +9,11 @@ from __future__ import annotations
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE
 
 STATUS_MODES = ("status", "cleanup", "kill", "list", "output")
+ON_EXISTING = ("attach", "fail", "restart", "skip")
 RETURN_WHEN = ("all", "any")
 # Signals that mode=kill may send first; SIGKILL follows after the grace period.
 KILL_SIGNALS = ("TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL")
-JOB_STATES = ("running", "succeeded", "failed", "timed_out", "killed", "lost", "unreadable")
+JOB_STATES = ("running", "waiting", "succeeded", "failed", "timed_out", "killed", "lost", "unreadable")
 DEFAULT_PARALLEL_TIMEOUT = 3600
 
 
@@ -23,6 +24,15 @@ def run_options_spec() -> dict:
         "follow": {"type": "bool", "default": False},
         # None: _output_follow.DEFAULT_FOLLOW_INTERVAL.
         "follow_interval": {"type": "float"},
+        # Named jobs: the name is unique per async dir; on_existing says what a re-run does.
+        "name": {"type": "str"},
+        "on_existing": {"type": "str", "default": "attach", "choices": list(ON_EXISTING)},
+        # Locks held by the supervisor for the job's life: a name, a preset or a list of them.
+        "lock": {"type": "raw"},
+        "lock_timeout": {"type": "int"},
+        # What the supervisor does when no controller renews the job's lease.
+        "on_controller_loss": {"type": "str", "default": "keep", "choices": ["keep", "kill"]},
+        "controller_timeout": {"type": "int"},
     }
 
 

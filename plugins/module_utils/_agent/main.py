@@ -64,6 +64,10 @@ def launch_request(request: _protocol.LaunchRequest) -> _protocol.LaunchReply:
             args_data=request.args_data.encode("utf-8") if request.args_data is not None else None,
             no_log=request.no_log,
             command=request.command,
+            name=request.name,
+            locks=request.locks,
+            lock_timeout=request.lock_timeout,
+            lease=request.lease,
         )
         job = _handshake.launch(spec)
     except (_record.InvalidJid, _store.StoreError, _handshake.LaunchError) as exc:

@@ -45,6 +45,7 @@ class LaunchSpec:
 
     __slots__ = (
         "jid", "async_dir", "timeout", "grace", "interpreter", "payload", "style", "args_data", "no_log", "command",
+        "name", "locks", "lock_timeout", "lease",
     )
 
     def __init__(
@@ -60,6 +61,10 @@ class LaunchSpec:
         args_data: t.Optional[bytes] = None,
         no_log: bool = False,
         command: t.Optional[dict] = None,
+        name: t.Optional[str] = None,
+        locks: t.Optional[t.List[str]] = None,
+        lock_timeout: t.Optional[int] = None,
+        lease: t.Optional[int] = None,
     ) -> None:
         self.jid = jid
         self.async_dir = async_dir
@@ -72,6 +77,13 @@ class LaunchSpec:
         self.no_log = no_log
         # Style "command": the parameters of the command executor (command_exec.py).
         self.command = command
+        # The job's name (claimed by the launcher before the launch), or None.
+        self.name = name
+        # Locks to take before the job starts, held until it ends; waiting at most lock_timeout seconds.
+        self.locks = list(locks or [])
+        self.lock_timeout = lock_timeout
+        # on_controller_loss: kill: the seconds a controller's wait keeps the job's lease; None: keep.
+        self.lease = lease
 
 
 def launch(spec: LaunchSpec) -> dict:

@@ -31,6 +31,8 @@ SCHEMA_VERSION = 1
 META_KEY = "_longrun"
 
 RUNNING = "running"
+# Launched, its supervisor waits for the job's locks (issue 15): the job has not started yet.
+WAITING = "waiting"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
@@ -39,9 +41,11 @@ LOST = "lost"
 NOT_FOUND = "not_found"
 UNREADABLE = "unreadable"
 
-STATES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, LOST, NOT_FOUND, UNREADABLE)
+STATES = (RUNNING, WAITING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, LOST, NOT_FOUND, UNREADABLE)
 FAILURE_STATES = frozenset((FAILED, TIMED_OUT, KILLED, LOST, NOT_FOUND, UNREADABLE))
-ENDED_STATES = frozenset(STATES) - {RUNNING}
+# A supervisor owns the job: it has not ended yet.
+ACTIVE_STATES = frozenset((RUNNING, WAITING))
+ENDED_STATES = frozenset(STATES) - ACTIVE_STATES
 
 # Reasons that say why a job is not a success.
 REASON_MODULE_FAILED = "module_failed"
@@ -54,6 +58,10 @@ REASON_NO_RECORD = "no_record"
 REASON_BAD_RECORD = "bad_record"
 # The job ended but its result could not be written (typically a full disk).
 REASON_RESULT_NOT_SAVED = "result_not_saved"
+# The job's locks were not free within its lock_timeout: it never started.
+REASON_LOCK_TIMEOUT = "lock_timeout"
+# on_controller_loss: kill, and no controller renewed the job's lease in time.
+REASON_CONTROLLER_LOST = "controller_lost"
 
 # What a no_log job's messages (its progress msg) read as.
 HIDDEN_BY_NO_LOG = "hidden by no_log"
@@ -90,6 +98,35 @@ def is_jid(name: str) -> bool:
     return bool(_JID_RE.match(name))
 
 
+# Job names (run's name option): a file name in the async dir's names dir, never a path, never a jid.
+_NAME_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,99}\Z")
+
+
+class InvalidName(InvalidJid):
+    """A job name that could leave the async dir or be taken for a jid."""
+
+
+def validate_name(name: t.Any) -> str:
+    """Return name unchanged when it can name a job, else raise InvalidName."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or _JID_RE.match(name):
+        raise InvalidName(
+            f"job name {name!r} is not valid: use 1 to 100 letters, digits and _ . @ + = -, starting with a "
+            "letter, digit or _, and not shaped like a job id (such as 'backup-db')"
+        )
+    return name
+
+
+def validate_job_ref(ref: t.Any) -> str:
+    """A jid, or a job name (resolved on the target); raises InvalidJid naming both forms."""
+    if isinstance(ref, str) and _JID_RE.match(ref):
+        return ref
+    try:
+        return validate_name(ref)
+    except InvalidName:
+        validate_jid(ref)
+        raise
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -113,7 +150,7 @@ def parse_time(text: t.Any) -> datetime.datetime | None:
 META_FIELDS = (
     "jid", "state", "pid", "pid_start_time", "boot_id", "started_at", "ended_at", "deadline", "timeout", "grace",
     "job_pid", "job_start_time", "reason", "msg", "signal", "exit_code", "supervisor_max_rss", "no_log", "progress",
-    "executor",
+    "executor", "name", "locks", "waiting_for", "on_controller_loss",
 )
 
 
@@ -149,6 +186,10 @@ class JobRecord:
         no_log: t.Optional[bool] = None,
         progress: t.Optional[dict] = None,
         executor: t.Optional[str] = None,
+        name: t.Optional[str] = None,
+        locks: t.Optional[list] = None,
+        waiting_for: t.Optional[dict] = None,
+        on_controller_loss: t.Optional[str] = None,
         result: t.Optional[dict] = None,
         origin: str = "longrun",
     ) -> None:
@@ -177,6 +218,14 @@ class JobRecord:
         self.progress = progress
         # "command" when the supervisor ran a command or shell task itself instead of the module.
         self.executor = executor
+        # The job's name (run's name option), unique in its async dir while the job is known.
+        self.name = name
+        # The locks the supervisor takes before the job starts and holds until it ends.
+        self.locks = locks
+        # State waiting: {"lock": the lock waited for, "holder": the jid holding it, or None}.
+        self.waiting_for = waiting_for
+        # "kill" when the job ends once no controller renews its lease (see lease.py); None: keep.
+        self.on_controller_loss = on_controller_loss
         self.result = result
         self.origin = origin
 
@@ -302,7 +351,7 @@ class JobRecord:
 
     @property
     def finished(self) -> bool:
-        return self.state != RUNNING
+        return self.state not in ACTIVE_STATES
 
     @property
     def failed(self) -> bool:
@@ -327,7 +376,7 @@ class JobRecord:
 
     def to_document(self, results_file: str) -> dict:
         """The JSON document written to the async dir, readable by stock async_status."""
-        if self.state == RUNNING:
+        if self.state in ACTIVE_STATES:
             return {
                 "started": True,
                 "finished": False,
@@ -352,7 +401,7 @@ class JobRecord:
         }
         if self.timeout is not None:
             data["timeout"] = self.timeout
-        if self.state not in (RUNNING, SUCCEEDED):
+        if self.state not in (RUNNING, WAITING, SUCCEEDED):
             data["reason"] = self.reason
             data["msg"] = self.msg
         if self.signal:
@@ -367,6 +416,14 @@ class JobRecord:
                 data["progress"]["msg"] = HIDDEN_BY_NO_LOG
         if self.executor:
             data["executor"] = self.executor
+        if self.name:
+            data["name"] = self.name
+        if self.locks:
+            data["locks"] = list(self.locks)
+        if self.state == WAITING and isinstance(self.waiting_for, dict):
+            data["waiting_for"] = dict(self.waiting_for)
+        if self.on_controller_loss:
+            data["on_controller_loss"] = self.on_controller_loss
         return data
 
 
@@ -383,12 +440,17 @@ def record_from_document(jid: str, document: t.Any) -> JobRecord:
 _INT_FIELDS = (
     "pid", "pid_start_time", "timeout", "grace", "job_pid", "job_start_time", "exit_code", "supervisor_max_rss",
 )
-_TEXT_FIELDS = ("state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal", "executor")
+_TEXT_FIELDS = (
+    "state", "boot_id", "started_at", "ended_at", "deadline", "reason", "msg", "signal", "executor", "name",
+    "on_controller_loss",
+)
 _BOOL_FIELDS = ("no_log",)
-_DICT_FIELDS = ("progress",)
+_DICT_FIELDS = ("progress", "waiting_for")
+_LIST_FIELDS = ("locks",)
 _META_TYPES: t.Dict[str, t.Tuple[type, ...]] = dict(
     [(name, (int,)) for name in _INT_FIELDS] + [(name, (str,)) for name in _TEXT_FIELDS]
     + [(name, (bool,)) for name in _BOOL_FIELDS] + [(name, (dict,)) for name in _DICT_FIELDS]
+    + [(name, (list,)) for name in _LIST_FIELDS]
 )
 
 
@@ -404,7 +466,7 @@ def _longrun_record(jid: str, document: dict, meta: t.Any) -> JobRecord:
             raise ValueError(f"the {META_KEY} field {name!r} has the wrong type ({type(value).__name__})")
         values[name] = value
     record = JobRecord(jid=jid, **values)
-    if record.state != RUNNING:
+    if record.state not in ACTIVE_STATES:
         record.result = {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
     return record
 

@@ -108,7 +108,7 @@ def test_a_malformed_request_is_refused_with_a_clear_message(message, words):
     assert words in str(raised.value)
 
 
-@pytest.mark.parametrize("version, shown", [(2, "2"), (4, "4"), (None, "None")])
+@pytest.mark.parametrize("version, shown", [(2, "2"), (3, "3"), (5, "5"), (None, "None")])
 def test_a_request_of_another_version_is_refused(version, shown):
     message = STATUS.to_wire()
     if version is None:

@@ -70,7 +70,7 @@ def test_plan_launch_builds_the_launch_request(prepare, async_dir, task_vars):
 
     params = plan.request.fields()
     assert set(params) == {"style", "interpreter", "payload", "jid", "async_dir", "timeout", "grace", "args_data",
-                           "no_log", "command"}
+                           "no_log", "command", "name", "on_existing", "locks", "lock_timeout", "lease"}
     assert params["command"] is None
     assert params["no_log"] is False
     assert params["args_data"] is None

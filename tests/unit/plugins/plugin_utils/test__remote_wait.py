@@ -144,7 +144,7 @@ def _batch(*states: str, durations: t.Sequence[t.Optional[float]] = ()) -> dict:
         if index < len(durations):
             job["duration"] = durations[index]
         jobs.append({"ansible_job_id": f"j{index}", "finished": state != "running", "job": job})
-    return {"jobs": jobs, "_longrun_protocol": 3}
+    return {"jobs": jobs, "_longrun_protocol": 4}
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def test_reconnect_pauses_double_up_to_their_cap(clock, warned, shown):
 
 def test_a_lost_connection_is_retried_until_the_job_limit_plus_the_margin(clock, warned):
     running = {"jobs": [{"ansible_job_id": JID, "finished": False,
-                         "job": {"state": "running", "timeout": 100, "duration": 40.0}}], "_longrun_protocol": 3}
+                         "job": {"state": "running", "timeout": 100, "duration": 40.0}}], "_longrun_protocol": 4}
     agent = ScriptedAgent([running] + [AnsibleConnectionFailure("refused")] * 100)
 
     with pytest.raises(AnsibleConnectionFailure) as exc_info:

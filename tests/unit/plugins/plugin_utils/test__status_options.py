@@ -47,7 +47,7 @@ def request(**params) -> dict:
         ({"jobs": ["j1", {"ansible_job_id": "../x"}]}, "jobs[1].ansible_job_id: jid '../x' is not a job id"),
         ({"mode": "list", "older_than": "soon"}, "older_than 'soon' is not a duration"),
         ({"mode": "cleanup", "older_than": -1}, "older_than must be 0 or more seconds, got -1"),
-        ({"mode": "list", "states": ["done"]}, "unknown state(s) done in states: use running, succeeded, failed"),
+        ({"mode": "list", "states": ["done"]}, "unknown state(s) done in states: use running, waiting, succeeded, failed"),
         ({}, "mode=status needs jid or jobs: pass the registered result of the launch"),
         ({"mode": "kill"}, "mode=kill needs jid or jobs"),
         ({"mode": "cleanup"}, "mode=cleanup needs jid, jobs or a filter: for example older_than: 1d"),

@@ -169,18 +169,18 @@ def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "stdout, expected",
     [
-        ('{"a": 1, "_longrun_protocol": 3}\n', {"a": 1, "_longrun_protocol": 3}),
+        ('{"a": 1, "_longrun_protocol": 4}\n', {"a": 1, "_longrun_protocol": 4}),
         (
-            'Welcome to host\n{"not": "ours"}\n{"a": 2, "_longrun_protocol": 3}\n\n',
-            {"a": 2, "_longrun_protocol": 3},
+            'Welcome to host\n{"not": "ours"}\n{"a": 2, "_longrun_protocol": 4}\n\n',
+            {"a": 2, "_longrun_protocol": 4},
         ),
         (
-            '{"a": 1, "_longrun_protocol": 3}\n{"a": 2, "_longrun_protocol": 3}\n',
-            {"a": 2, "_longrun_protocol": 3},
+            '{"a": 1, "_longrun_protocol": 4}\n{"a": 2, "_longrun_protocol": 4}\n',
+            {"a": 2, "_longrun_protocol": 4},
         ),
-        ('{"a": 3, "_longrun_protocol": 3}\n{"later": "noise"}\nbye\n', {"a": 3, "_longrun_protocol": 3}),
-        ('  {"a": 4, "_longrun_protocol": 3}  \r\n', {"a": 4, "_longrun_protocol": 3}),
-        ('{"a": 5, "_longrun_protocol": 3}\n{broken json\n', {"a": 5, "_longrun_protocol": 3}),
+        ('{"a": 3, "_longrun_protocol": 4}\n{"later": "noise"}\nbye\n', {"a": 3, "_longrun_protocol": 4}),
+        ('  {"a": 4, "_longrun_protocol": 4}  \r\n', {"a": 4, "_longrun_protocol": 4}),
+        ('{"a": 5, "_longrun_protocol": 4}\n{broken json\n', {"a": 5, "_longrun_protocol": 4}),
         ('["_longrun_protocol"]\n', None),
         ('{"failed": true}\n', None),
         ("Traceback (most recent call last):\n  ...\n", None),
@@ -203,7 +203,7 @@ def test_parse_reply(stdout, expected):
     assert _parse_reply(stdout) == expected
 
 
-@pytest.mark.parametrize("version", [2, 4, None])
+@pytest.mark.parametrize("version", [2, 3, 5, None])
 def test_a_reply_of_another_protocol_version_is_refused(version):
     with pytest.raises(AnsibleActionFail) as raised:
         _parse_reply(json.dumps({"changed": False, "jobs": [], VERSION_KEY: version}) + "\n")

@@ -80,7 +80,7 @@ def test_deliver_tells_whether_the_reply_went_out():
     assert _agent.deliver("{}\n", DeadPipe()) is False
 
 
-@pytest.mark.parametrize("version", [1, 2, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 5])
 def test_main_refuses_a_request_of_another_protocol_version(monkeypatch, async_dir, version):
     write_ended(async_dir, "j1.1")
     stdout = io.StringIO()

@@ -262,8 +262,8 @@ def test_public_hides_reason_of_running_and_succeeded_jobs():
 @pytest.mark.parametrize("state", _record.STATES)
 def test_finished_and_failed_flags(state):
     record = _record.JobRecord(jid="j1", state=state)
-    assert record.finished is (state != _record.RUNNING)
-    assert record.failed is (state not in (_record.RUNNING, _record.SUCCEEDED))
+    assert record.finished is (state not in (_record.RUNNING, _record.WAITING))
+    assert record.failed is (state not in (_record.RUNNING, _record.WAITING, _record.SUCCEEDED))
 
 
 # The transitions: the only code that ends a job or infers its end.
