@@ -14,6 +14,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import named_job_options
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import FollowError, follow_interval
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
@@ -36,6 +37,10 @@ class ActionModule(ActionBase):
                 collection_list=self._task.collections,
             )
             options = self._validated_options(request)
+            if options["name"] is not None and not self._task.async_val:
+                raise AnsibleActionFail(
+                    "name makes the task a named job, which needs async: set async to the job's limit in seconds"
+                )
             if options["follow"]:
                 job.follow_interval = self._follow_interval(options, poll=job.poll)
             return resolve_wrapped_module(self, request, task_vars), options["grace"]
@@ -54,6 +59,9 @@ class ActionModule(ActionBase):
             )
         if options["grace"] > MAX_SECONDS:
             raise AnsibleActionFail(f"grace must be at most {MAX_SECONDS} seconds (100 years), got {options['grace']}")
+        problem = named_job_options(options)
+        if problem:
+            raise AnsibleActionFail(problem)
         return options
 
     def _follow_interval(self, options: dict, *, poll: int) -> float:

@@ -27,7 +27,12 @@ from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
-from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import (
+    LaunchPlan,
+    failure_result,
+    named_job_options,
+    plan_launch,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
@@ -38,7 +43,7 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import (
     Reconnector,
     RemoteWaiter,
 )
-from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import parse_run_request
+from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
 from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec, run_parallel_argument_spec
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option, strict_utf8_results
@@ -49,7 +54,8 @@ display = Display()
 _CORE_VERSION = tuple(int(part) for part in ansible_version.split(".")[:2])
 NOT_STARTED = "not_started"
 # Keys of a job entry that belong to run_parallel, not to the wrapped module.
-_ENTRY_KEYS = ("name", "async")
+# name is the item's display label, so its job name (run's name) is job_name.
+_ENTRY_KEYS = ("name", "async", "job_name")
 _NAME_LENGTH = 60
 # Payload bytes sent per round; further jobs follow in later rounds.
 MAX_QUEUE_BYTES = 8 * 1024 * 1024
@@ -161,10 +167,27 @@ class ActionModule(ActionBase):
         grace = validation.validated_parameters["grace"]
         if grace < 0:
             raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
+        request = self._named(request, entry.get("job_name"), validation.validated_parameters, label)
         request = resolve_wrapped_module(self, request, task_vars)
         plan = plan_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
         return PlannedJob(index=index, name=name or _default_name(module_part), plan=plan,
                           timeout=timeout, grace=grace)
+
+    @staticmethod
+    def _named(request: RunRequest, job_name: t.Any, options: dict, label: str) -> RunRequest:
+        """The request with the item's job_name as run's name option, checked."""
+        options = dict(options, name=job_name)
+        problem = named_job_options(options, option="job_name")
+        if problem:
+            raise AnsibleActionFail(f"{label}: {problem}")
+        if options["on_existing"] == "skip":
+            raise AnsibleActionFail(
+                f"{label}: on_existing: skip is for longrun.jobs.run; a run_parallel item waits for its job, "
+                "so use attach (wait for the running job of that job_name), fail or restart"
+            )
+        if job_name is None:
+            return request
+        return dataclasses.replace(request, options=dict(request.options, name=job_name))
 
     def _run_all(self, jobs: t.List[PlannedJob], args: dict, async_dir: str, task_vars: dict) -> dict:
         interpreter = next((job.plan.interpreter for job in jobs if job.plan.interpreter), None)

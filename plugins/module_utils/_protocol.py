@@ -307,7 +307,8 @@ class JobEntry(_Reply):
 
     __slots__ = ("ansible_job_id", "results_file", "finished", "failed", "job", "result", "age", "output")
     _FIELDS = (
-        ("ansible_job_id", _jid),
+        # A jid; the name itself for a job name that stands for no job (state not_found).
+        ("ansible_job_id", _job_ref),
         ("results_file", _optional(_str)),
         ("finished", _bool),
         ("failed", _bool),
@@ -516,7 +517,7 @@ class StatusReply(_Reply):
         ("refused", _dict),
         # cleanup: running jobs kept.
         ("spared", _list_of(_jid)),
-        ("not_found", _list_of(_jid)),
+        ("not_found", _list_of(_job_ref)),
         # list and cleanup: the async dir as resolved on the target.
         ("async_dir", _optional(_str)),
         # The request could not be served.

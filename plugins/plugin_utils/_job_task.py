@@ -113,6 +113,8 @@ class JobTask:
                 failed["ansible_facts"] = agent.discovered_facts
             return failed
         self._launching = launched_job(launched)
+        if launched.existing is not None:
+            return self._found_existing(launched, grace, agent, async_dir, task_vars)
         if self.poll <= 0:
             show_progress(
                 f"[{task_vars.get('inventory_hostname', '?')}] longrun: {request.module_name} runs as job {launched.ansible_job_id}",
@@ -121,13 +123,47 @@ class JobTask:
             return launched_job(launched)
         return self._wait_for_end(RemoteWaiter(agent, task_vars, async_dir), launched, grace)
 
-    def _wait_for_end(self, waiter: RemoteWaiter, launched: LaunchReply, grace: int) -> dict:
-        jid = t.cast(str, launched.ansible_job_id)
-        limit = self.task.async_val + grace + SETTLE_SECONDS
-        # Before the wait: a run interrupted from here on leaves the job running, and this names it.
+    def _found_existing(
+        self, launched: LaunchReply, grace: int, agent: TargetAgent, async_dir: str, task_vars: dict
+    ) -> dict:
+        """A named launch found the job of its name (on_existing attach or skip) and launched nothing."""
+        jid = launched.ansible_job_id
+        name = launched.job.get("name")
+        host = task_vars.get("inventory_hostname", "?")
+        state = launched.job.get("state")
+        if launched.existing == "skip":
+            show_progress(
+                f"[{host}] longrun: skipped, job {jid} named {name} is {state}", verbosity=self.announce_verbosity
+            )
+            return dict(
+                launched_job(launched), changed=False, skipped=True, finished=state not in ("running", "waiting"),
+                msg=f"skipped: job {jid} named {name!r} is {state} (on_existing: skip); "
+                f"wait for it with longrun.jobs.async_status jid={name}",
+            )
         show_progress(
-            f"[{waiter.host}] longrun: job {jid} started (async {self.task.async_val} s); "
-            f"if this run is interrupted, the job goes on: collect it with longrun.jobs.async_status jid={jid}",
+            f"[{host}] longrun: attached to job {jid} named {name} ({state}) instead of launching it again",
+            verbosity=self.announce_verbosity,
+        )
+        if self.poll <= 0:
+            return dict(launched_job(launched), changed=False, attached=True)
+        result = self._wait_for_end(RemoteWaiter(agent, task_vars, async_dir), launched, grace, attached=True)
+        return dict(result, attached=True)
+
+    def _wait_for_end(
+        self, waiter: RemoteWaiter, launched: LaunchReply, grace: int, *, attached: bool = False
+    ) -> dict:
+        jid = t.cast(str, launched.ansible_job_id)
+        timeout = self.task.async_val
+        if attached and isinstance(launched.job.get("timeout"), int):
+            # The job found runs under the limit it was launched with.
+            timeout = max(timeout, launched.job["timeout"])
+        limit = timeout + grace + SETTLE_SECONDS
+        # Before the wait: a run interrupted from here on leaves the job running, and this names it.
+        name = launched.job.get("name")
+        show_progress(
+            f"[{waiter.host}] longrun: job {jid}{f' named {name}' if name else ''} "
+            f"{'runs' if attached else 'started'} (async {timeout} s); if this run is interrupted, the job goes on: "
+            f"collect it with longrun.jobs.async_status jid={name or jid}",
             verbosity=self.announce_verbosity,
         )
         try:
@@ -150,7 +186,7 @@ class JobTask:
         result.update(
             failed=True,
             msg=(
-                f"job {jid} did not report its end within {limit} s (async limit {self.task.async_val} s "
+                f"job {jid} did not report its end within {limit} s (async limit {timeout} s "
                 f"plus grace and settling time); check it with longrun.jobs.async_status"
             ),
         )

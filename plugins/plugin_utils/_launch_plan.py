@@ -13,6 +13,7 @@ import typing as t
 
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_name
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._command_executor import DECLINED, executor_parameters
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_payload import build_module_payload
@@ -44,6 +45,8 @@ def plan_launch(
     module_args["_ansible_tmpdir"] = None
     jid = f"j{secrets.randbelow(10 ** 12)}"
     no_log = bool(action._play_context.no_log)
+    # Checked by the action (named_job_options): the target claims the name.
+    identity = {"name": request.options.get("name"), "on_existing": request.options.get("on_existing") or "attach"}
 
     def module_plan() -> LaunchPlan:
         payload = build_module_payload(action, request.module_name, module_args, task_vars)
@@ -57,6 +60,7 @@ def plan_launch(
             style=payload.style,
             args_data=payload.args_data,
             no_log=no_log,
+            **identity,
         )
         return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 
@@ -66,7 +70,7 @@ def plan_launch(
     # Our executor runs the command: no module to build, and the target finds its own interpreter.
     launch_request = LaunchRequest(
         jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
-        command=command, no_log=no_log,
+        command=command, no_log=no_log, **identity,
     )
     return LaunchPlan(request=launch_request, interpreter=None, module_plan=module_plan)
 
@@ -88,6 +92,20 @@ def launch(agent: TargetAgent, plan: LaunchPlan) -> LaunchReply:
         detail = launched.msg
         return launched.replace(failed=True, msg=NO_JOB_ID + (f": {detail}" if detail else ""))
     return launched
+
+
+def named_job_options(options: t.Mapping[str, t.Any], *, option: str = "name") -> t.Optional[str]:
+    """Check run's name option (on_existing is checked by its spec); returns the problem as a sentence, or None."""
+    name = options.get("name")
+    if name is None:
+        if options.get("on_existing") not in (None, "attach"):
+            return f"on_existing says what to do when a job of the same name exists: it needs {option}"
+        return None
+    try:
+        validate_name(name)
+    except InvalidJid as exc:
+        return f"{option}: {exc}"
+    return None
 
 
 def failure_result(launched: LaunchReply) -> dict:

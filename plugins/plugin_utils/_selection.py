@@ -10,7 +10,7 @@ import math
 import re
 import typing as t
 
-from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_jid
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, validate_job_ref
 
 _DURATION_RE = re.compile(r"\A(?:(\d+(?:\.\d+)?)w)?(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?"
                           r"(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?\Z")
@@ -57,7 +57,7 @@ def parse_duration(value: t.Any, *, option: str = "older_than") -> float:
 
 
 def flatten_jobs(jobs: t.Any) -> t.Tuple[t.List[str], int]:
-    """Jids from a registered (loop) result or a list of jid strings and registered results.
+    """Jids from a registered (loop) result or a list of jid strings (or job names) and registered results.
 
     Returns (jids in input order without duplicates, number of items without a job id),
     the latter being skipped loop items or launches that failed.
@@ -80,7 +80,7 @@ def flatten_jobs(jobs: t.Any) -> t.Tuple[t.List[str], int]:
             raise SelectionError(f"jobs{where} is nested too deeply: pass registered results or job ids")
         if isinstance(item, str):
             try:
-                jid = validate_jid(item)
+                jid = validate_job_ref(item)
             except InvalidJid as exc:
                 raise SelectionError(f"jobs{where}: {exc}") from None
             if jid not in seen:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import output_reader as _output_reader
-from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, is_jid, validate_jid
+from ansible_collections.longrun.jobs.plugins.module_utils._job.record import InvalidJid, is_jid, validate_job_ref
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import DEFAULT_GRACE, KILL_SETTLE
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _selection, _specs
@@ -52,7 +52,7 @@ def parse_request(params: t.Mapping[str, t.Any]) -> StatusRequest:
     older_than: t.Optional[float] = None
     try:
         if jid is not None:
-            jids = [validate_jid(jid)]
+            jids = [validate_job_ref(jid)]
         elif jobs is not None:
             jids, ignored = _selection.flatten_jobs(jobs)
         if params.get("older_than") is not None:

@@ -69,12 +69,36 @@ def launch_request(request: _protocol.LaunchRequest) -> _protocol.LaunchReply:
             lock_timeout=request.lock_timeout,
             lease=request.lease,
         )
-        job = _handshake.launch(spec)
+        if request.name is None:
+            job = _handshake.launch(spec)
+            existing = None
+        else:
+            existing, jid, job = _launch_named(request, spec)
     except (_record.InvalidJid, _store.StoreError, _handshake.LaunchError) as exc:
         raise AgentError(f"cannot launch the job: {exc}") from exc
     except (binascii.Error, ValueError) as exc:
         raise AgentError(f"cannot launch the job: the payload is not valid base64 ({exc})") from exc
-    return _protocol.LaunchReply(ansible_job_id=jid, results_file=_store.record_path(async_dir, jid), job=job)
+    return _protocol.LaunchReply(
+        ansible_job_id=jid, results_file=_store.record_path(async_dir, jid), job=job, existing=existing
+    )
+
+
+def _launch_named(request: _protocol.LaunchRequest, spec: t.Any) -> t.Tuple[t.Optional[str], str, dict]:
+    """Launch under the name's claim, or find the job of the name (on_existing); (existing, jid, job)."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
+
+    def start() -> t.Tuple[str, dict]:
+        return spec.jid, _handshake.launch(spec)
+
+    try:
+        return _names.launch_named(
+            spec.async_dir, str(request.name), request.on_existing, start, grace=request.grace
+        )
+    except _names.NameTaken as exc:
+        raise AgentError(str(exc)) from exc
 
 
 def serve(message: t.Any, *, after_reply: t.Optional[_status_request.Removals] = None) -> dict:

@@ -67,6 +67,21 @@ def handle_request(request: StatusRequest, *, after_reply: t.Optional[Removals] 
         raise RequestError(str(exc)) from exc
     if request.jids is None and request.mode in ("status", "kill", "output"):
         raise RequestError(f"mode={request.mode} needs job ids")
+    if request.jids is not None and not all(_record.is_jid(ref) for ref in request.jids):
+        try:
+            return _serve_named(async_dir, request, after_reply)
+        except _store.StoreError as exc:
+            raise RequestError(str(exc)) from exc
+    try:
+        reply = _serve(async_dir, request, after_reply)
+        if request.mode == "cleanup" and not request.check_mode and reply.removed:
+            _prune_names(async_dir)
+        return reply
+    except _store.StoreError as exc:
+        raise RequestError(str(exc)) from exc
+
+
+def _serve(async_dir: str, request: StatusRequest, after_reply: t.Optional[Removals]) -> StatusReply:
     try:
         if request.mode == "list":
             return list_request(async_dir, request)
@@ -82,6 +97,70 @@ def handle_request(request: StatusRequest, *, after_reply: t.Optional[Removals] 
         return status_request(async_dir, request, after_reply=after_reply)
     except _store.StoreError as exc:
         raise RequestError(str(exc)) from exc
+
+
+def _serve_named(async_dir: str, request: StatusRequest, after_reply: t.Optional[Removals]) -> StatusReply:
+    """A request whose jobs are given (partly) by name: each name is served as the jid it stands for.
+
+    A name that stands for no job is answered as a job in state not_found whose id is the name.
+    """
+    # Imported here: requests by jid, the most frequent ones, never load it.
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
+
+    refs = t.cast(t.List[str], request.jids)
+    resolved = [_names.resolve(async_dir, ref) for ref in refs]
+    known = [jid for jid in resolved if jid is not None]
+    unknown = [ref for ref, jid in zip(refs, resolved) if jid is None]
+    if not known:
+        if request.mode == "cleanup" and request.older_than is None and request.states is None:
+            reply = StatusReply(not_found=list(unknown))
+            if request.single:
+                reply = reply.replace(jobs=[_unknown_entry(async_dir, unknown[0])])
+            return reply
+        if request.mode == "list":
+            return StatusReply(
+                jobs=[_unknown_entry(async_dir, ref) for ref in unknown if request.states is None], async_dir=async_dir
+            )
+        reply = _serve(async_dir, request.replace(jids=[]), after_reply)
+    else:
+        reply = _serve(async_dir, request.replace(jids=known), after_reply)
+    if request.mode == "cleanup":
+        if unknown:
+            reply = reply.replace(not_found=list(reply.not_found or []) + unknown)
+        if not request.check_mode and reply.removed:
+            _prune_names(async_dir)
+        return reply
+    if request.mode == "list":
+        if request.states is None and request.older_than is None:
+            reply = reply.replace(jobs=list(reply.jobs) + [_unknown_entry(async_dir, ref) for ref in unknown])
+        return reply
+    # status, output and kill: one entry per job asked about, in the order asked.
+    entries = iter(reply.jobs)
+    ordered = [
+        next(entries) if jid is not None else _unknown_entry(async_dir, ref) for ref, jid in zip(refs, resolved)
+    ]
+    return reply.replace(jobs=ordered)
+
+
+def _unknown_entry(async_dir: str, name: str) -> JobEntry:
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
+
+    record = _names.unknown_name(async_dir, name)
+    return JobEntry(ansible_job_id=name, results_file=None, finished=True, failed=True, job=record.public())
+
+
+def _prune_names(async_dir: str) -> None:
+    """mode=cleanup: the job names whose jobs it removed (or that stand for nothing) go too."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
+
+    try:
+        _names.prune(async_dir)
+    except (OSError, _store.StoreError):
+        # A leftover name is harmless: it stands for no job, and the next launch of it starts one.
+        pass
 
 
 def status_request(async_dir: str, request: StatusRequest, *, after_reply: t.Optional[Removals] = None) -> StatusReply:

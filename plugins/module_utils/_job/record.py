@@ -120,11 +120,15 @@ def validate_job_ref(ref: t.Any) -> str:
     """A jid, or a job name (resolved on the target); raises InvalidJid naming both forms."""
     if isinstance(ref, str) and _JID_RE.match(ref):
         return ref
-    try:
-        return validate_name(ref)
-    except InvalidName:
+    if isinstance(ref, str) and _NAME_RE.match(ref):
+        return ref
+    if not isinstance(ref, str) or not ref:
         validate_jid(ref)
-        raise
+    raise InvalidJid(
+        f"jid {ref!r} is not a job id (such as 'j123456789.4242') nor a job name (1 to 100 letters, digits and "
+        "_ . @ + = -, starting with a letter, digit or _): use the ansible_job_id of a registered async result "
+        "or the name given to longrun.jobs.run"
+    )
 
 
 def utc_now() -> datetime.datetime:

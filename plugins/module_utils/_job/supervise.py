@@ -60,6 +60,7 @@ class Supervisor:
             grace=spec.grace,
             no_log=spec.no_log or None,
             executor="command" if spec.style == "command" else None,
+            name=spec.name,
         )
 
     def run(self) -> int:

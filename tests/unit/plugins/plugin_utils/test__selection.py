@@ -149,7 +149,7 @@ def test_flatten_jobs_refuses_a_non_list(jobs):
             "jobs[0].results[1].ansible_job_id: ",
             "is not a job id",
         ),
-        ([["j1", ["j2", "x1"]]], "jobs[0][1][1]: ", "is not a job id"),
+        ([["j1", ["j2", "x/1"]]], "jobs[0][1][1]: ", "is not a job id"),
         (["j1", 5], "jobs[1] is not a job id string", "a registered loop result (got integer)"),
         ([None], "jobs[0] is not a job id string", "(got null)"),
         ([{"ansible_job_id": 12}], "jobs[0].ansible_job_id is not a job id string", "(got integer)"),
