@@ -236,9 +236,10 @@ class ActionModule(ActionBase):
         }
 
     def _cleanup_one(self, waiter: RemoteWaiter, request: StatusRequest) -> dict:
-        jid = t.cast(t.List[str], request.jids)[0]
         reply = waiter.call(request)
         entry = reply.jobs[0]
+        # The job's id, also when the request named the job by its name.
+        jid = entry.ansible_job_id
         job = entry.job
         result = {
             "ansible_job_id": jid,
