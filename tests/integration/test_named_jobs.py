@@ -121,11 +121,13 @@ def test_a_rerun_after_the_controller_was_killed_attaches_to_the_job(
     assert result["stdout"] == "done"
     assert marker_lines(marker_file) == ["run"]
     assert f"attached to job {jid} named backup-db" in again.stdout
-    # The wait that saw the end collected the job: its record is gone and the name is free again.
-    assert records(async_dir) == []
+    # The wait that saw the end collected the job: the name is free again; its record stays for any other
+    # controller waiting on it, until the next launch of the name.
+    assert json.loads((async_dir / ".names" / "backup-db").read_text()) == {"jid": jid, "collected": True}
+    assert records(async_dir) == [jid]
 
 
-def test_two_racing_runs_launch_one_job(start_playbook, async_dir: Path, tmp_path: Path):
+def test_two_racing_runs_launch_one_job(start_playbook, run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path):
     """ACCEPTANCE: two ansible-playbook processes launch the same name at once; exactly one job runs."""
     marker_file = tmp_path / "marker"
     common = {"job_name": "only-once", "marker_file": str(marker_file), "seconds": 6, "poll": 1}
@@ -142,6 +144,16 @@ def test_two_racing_runs_launch_one_job(start_playbook, async_dir: Path, tmp_pat
     for result in results:
         assert result["job"]["state"] == "succeeded", result
         assert result["stdout"] == "done"
+
+    # A run after the job's result was delivered runs it again: that is the idempotency of names.
+    third = run_playbook("named_run.yml", extra_vars=dict(common, dump="run3"), timeout=120)
+
+    third.assert_ok()
+    result = third.load("run3.json")
+    assert result["ansible_job_id"] != results[0]["ansible_job_id"]
+    assert "attached" not in result
+    assert marker_lines(marker_file) == ["run", "run"]
+    assert records(async_dir) == [result["ansible_job_id"]]
 
 
 def test_on_existing_and_async_status_by_name(run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path, marker):
@@ -189,10 +201,12 @@ def test_on_existing_and_async_status_by_name(run_playbook: RunPlaybook, async_d
     assert parallel[0]["ansible_job_id"] == out["par_first"]["ansible_job_id"]
     assert parallel[0]["result"]["stdout"] == "first"
     assert marker_lines(marker_file)[2:] == ["parallel"]
-    # async_status reads leave records, as stock's do; the run's waits and mode=cleanup removed the others.
-    assert records(async_dir) == sorted(job["ansible_job_id"] for job in waited["jobs"])
-    # mode=cleanup removed the name of the job it removed; par-job's job was collected after it, so its
-    # name stands for nothing until the next cleanup (and a launch of par-job would start a new job).
+    # async_status reads leave records, as stock's do; mode=cleanup removed long-job's; the job of par-job
+    # was collected by run_parallel and keeps its record until the next launch of its name.
+    assert records(async_dir) == sorted(
+        [job["ansible_job_id"] for job in waited["jobs"]] + [out["par_first"]["ansible_job_id"]]
+    )
+    # mode=cleanup removed the name of the job it removed.
     assert sorted(path.name for path in (async_dir / ".names").iterdir() if not path.name.startswith(".")) == [
         "par-job", "quick-1", "quick-2"
     ]

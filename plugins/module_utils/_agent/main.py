@@ -169,9 +169,15 @@ def deliver(line: str, stream: t.Optional[t.TextIO] = None) -> bool:
 
 
 def remove_after_reply(removals: _status_request.Removals) -> None:
+    if not removals:
+        # A launch: it removes nothing, and must not pay for importing the status code.
+        return
+    # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+    from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
+
     for async_dir, jid in removals:
         try:
-            _store.remove_job_files(async_dir, jid)
+            _status_request.collect_job(async_dir, jid)
         except (OSError, _store.StoreError):
             # An ended job's leftover record is harmless: mode=cleanup removes it.
             pass

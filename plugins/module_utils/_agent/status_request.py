@@ -29,9 +29,17 @@ Removals = t.List[t.Tuple[str, str]]
 def remove_job_files(async_dir: str, jid: str, after_reply: t.Optional[Removals]) -> None:
     """Remove an ended job's files now, or list them in after_reply to go once the reply is out."""
     if after_reply is None:
-        _store.remove_job_files(async_dir, jid)
+        collect_job(async_dir, jid)
     else:
         after_reply.append((async_dir, jid))
+
+
+def collect_job(async_dir: str, jid: str) -> None:
+    """Remove the files of an ended job whose end was delivered; a named job's record stays (see names.collect)."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
+
+    _names.collect(async_dir, jid)
 
 
 class RequestError(Exception):

@@ -107,23 +107,35 @@ def claim(async_dir: str, name: str, *, blocking: bool = True) -> t.Iterator[boo
 
 def read_mapping(async_dir: str, name: str) -> t.Optional[str]:
     """The jid the name maps to, or None (no mapping, or one that is not ours to trust)."""
+    return _read_mapping(async_dir, name)[0]
+
+
+def _read_mapping(async_dir: str, name: str) -> t.Tuple[t.Optional[str], bool]:
+    """(jid or None, whether that job's result was collected)."""
     try:
         fd = os.open(mapping_path(async_dir, name), os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
-        return None
+        return None, False
     try:
         with os.fdopen(fd, "rb") as handle:
             document = json.loads(handle.read(_MAPPING_LIMIT).decode("utf-8"))
     except (OSError, ValueError):
-        return None
-    jid = document.get("jid") if isinstance(document, dict) else None
-    return jid if isinstance(jid, str) and _record.is_jid(jid) else None
+        return None, False
+    if not isinstance(document, dict):
+        return None, False
+    jid = document.get("jid")
+    if not isinstance(jid, str) or not _record.is_jid(jid):
+        return None, False
+    return jid, document.get("collected") is True
 
 
-def write_mapping(async_dir: str, name: str, jid: str) -> None:
-    """Point the name at jid: temp file, fsync, rename."""
+def write_mapping(async_dir: str, name: str, jid: str, *, collected: bool = False) -> None:
+    """Point the name at jid (collected: a wait delivered the job's end): temp file, fsync, rename."""
     path = mapping_path(async_dir, name)
-    data = json.dumps({"jid": _record.validate_jid(jid)}).encode("utf-8")
+    document: dict = {"jid": _record.validate_jid(jid)}
+    if collected:
+        document["collected"] = True
+    data = json.dumps(document).encode("utf-8")
     temp_path = None
     try:
         fd, temp_path = _store.create_private_file(names_dir(async_dir), f".tmp-{name}-")
@@ -173,8 +185,11 @@ def launch_named(
     restart whose old job could not be ended.
     """
     with claim(async_dir, name):
-        jid = read_mapping(async_dir, name)
-        if jid is not None:
+        jid, collected = _read_mapping(async_dir, name)
+        if jid is not None and collected:
+            # Its end was delivered: the name is free, and the record kept for other waiters goes now.
+            _store.remove_job_files(async_dir, jid)
+        elif jid is not None:
             # Imported here: only a launch that finds a mapping inspects a job.
             # pylint: disable-next=import-outside-toplevel
             from ansible_collections.longrun.jobs.plugins.module_utils._job import status as _status
@@ -224,6 +239,36 @@ def replace_job(async_dir: str, name: str, record: _record.JobRecord, *, grace: 
                 f"end it with longrun.jobs.async_status jid={name} mode=kill, then run again"
             )
     _store.remove_job_files(async_dir, record.jid)
+
+
+def collect(async_dir: str, jid: str) -> None:
+    """Remove the files of an ended job whose end a wait delivered.
+
+    A named job keeps its record, and its name is marked collected: the next launch of the
+    name starts a new job and removes that record. Until then, every controller waiting on
+    the job (a re-run attached to it, or two racing runs) still finds its end.
+    """
+    try:
+        record = _store.read_record(async_dir, jid)
+    except _store.StoreError:
+        record = None
+    name = record.name if record is not None else None
+    if name is not None and record is not None and record.finished and _valid_name(name):
+        with claim(async_dir, name):
+            if read_mapping(async_dir, name) == jid:
+                write_mapping(async_dir, name, jid, collected=True)
+                _store.remove_side_files(async_dir, jid, *_store.SIDE_SUFFIXES)
+                _store.remove_work_dir(async_dir, jid)
+                return
+    _store.remove_job_files(async_dir, jid)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        _record.validate_name(name)
+    except _record.InvalidJid:
+        return False
+    return True
 
 
 def prune(async_dir: str) -> t.List[str]:

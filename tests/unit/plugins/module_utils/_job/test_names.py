@@ -253,3 +253,33 @@ def test_the_agent_launches_a_named_job_once_and_resolves_its_name(async_dir, ja
     cleaned = _agent.serve(StatusRequest(mode="cleanup", jids=["agent-job"], async_dir=async_dir).to_wire())
     assert cleaned["removed"] == [first["ansible_job_id"]]
     assert not os.path.exists(_names.mapping_path(async_dir, "agent-job"))
+
+
+def test_a_collected_named_job_keeps_its_record_for_other_waiters_and_frees_its_name(launcher, async_dir):
+    start = Starts(launcher, source="print('{\"changed\": true}')\n")
+    _existing, first, _job = _names.launch_named(async_dir, "twice", "attach", start, grace=1)
+    assert launcher.wait(first).state == _record.SUCCEEDED
+    # The job was launched without a name by the stand-in: give its record the name the agent would.
+    record = _store.read_record(async_dir, first)
+    record.name = "twice"
+    _store.write_record(async_dir, record)
+
+    _names.collect(async_dir, first)
+
+    # Another controller waiting on the job still gets its end ...
+    assert _store.read_record(async_dir, first).state == _record.SUCCEEDED
+    assert not any(entry.startswith(f".{first}.") for entry in os.listdir(async_dir))
+    # ... and the next launch of the name runs it again, removing the collected record.
+    existing, second, _job = _names.launch_named(async_dir, "twice", "attach", start, grace=1)
+    assert existing is None
+    assert second != first
+    assert _store.read_record(async_dir, first) is None
+
+
+def test_collecting_an_unnamed_job_removes_all_its_files(launcher, async_dir):
+    launcher.launch("print('{}')\n", jid="j3.3")
+    launcher.wait("j3.3")
+
+    _names.collect(async_dir, "j3.3")
+
+    assert _store.list_jids(async_dir) == []
