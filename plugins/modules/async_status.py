@@ -31,9 +31,13 @@ author:
 options:
   jid:
     description:
-      - The job id, the RV(longrun.jobs.run#module:ansible_job_id) of a registered async result.
-      - Only job ids as produced by longrun and by stock Ansible are accepted. Anything else, such as a path,
-        is refused and nothing is read or removed.
+      - The job id, the RV(longrun.jobs.run#module:ansible_job_id) of a registered async result, or the
+        O(longrun.jobs.run#module:name) of a named job.
+      - Only job ids as produced by longrun and by stock Ansible, and valid job names, are accepted. Anything else,
+        such as a path, is refused and nothing is read or removed.
+      - A name is resolved on the target to the job it stands for; the result carries that job's id in
+        RV(ansible_job_id) and the name in C(job.name). A name that stands for no job is reported as V(not_found),
+        with a RV(msg) that names the name. See C(docs/reruns-locks-interruption.md) in the collection.
       - With O(jid), O(mode=status) and O(mode=cleanup) return the same keys as the stock module.
       - Mutually exclusive with O(jobs).
     type: str
@@ -42,6 +46,8 @@ options:
       - Many jobs in one call. A list whose items are job id strings, registered results of single launches
         (dictionaries with C(ansible_job_id)) or whole registered loop results (dictionaries with C(results)),
         which are flattened. A registered result on its own, without a list around it, works too.
+      - A string item may also be a job name (O(longrun.jobs.run#module:name)), resolved as for O(jid); its entry in
+        RV(jobs) carries the job's id.
       - Items without C(ansible_job_id), such as skipped loop items, are ignored and counted in RV(ignored).
       - The result then has one entry per job in RV(jobs), in input order, plus RV(summary), RV(failed_jobs)
         and a one-line RV(msg).

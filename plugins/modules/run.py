@@ -64,8 +64,44 @@ options:
     description:
       - With O(follow=true), seconds between two looks at the output; the default is V(3), the least V(1).
     type: float
+  name:
+    description:
+      - A name for the job, unique in its async directory, which makes a re-run find the job instead of launching it
+        again (see O(on_existing)). Needs C(async).
+      - 1 to 100 letters, digits and C(_ . @ + = -), starting with a letter, digit or C(_), and not shaped like a job
+        id. Anything else (such as a path) is refused with one sentence.
+      - The target claims the name atomically, so two runs that launch the same name at once start one job; the
+        other run finds it as a re-run does.
+      - M(longrun.jobs.async_status) accepts the name wherever it accepts a job id. The results carry the real job id
+        in RV(ansible_job_id) and the name in C(job.name).
+      - The name stands for its job until a wait (this task's with C(poll) above V(0), or
+        M(longrun.jobs.async_status) by a run's wait) delivers the job's end. Then the name is free, and the next run
+        launches the job again. So a re-run after an interruption (Ctrl-C, a killed controller, a lost connection)
+        attaches to the job, and a re-run after a completed run runs it again. The collected job's record stays, for
+        other runs waiting on it, until the next launch of the name removes it.
+      - A job launched with C(poll=0) and never waited for keeps the name until its end is collected or
+        M(longrun.jobs.async_status) O(longrun.jobs.async_status#module:mode=cleanup) removes it.
+      - See C(docs/reruns-locks-interruption.md) in the collection.
+    type: str
+    version_added: 0.1.0
+  on_existing:
+    description:
+      - What a launch of a named job (O(name)) does when a job of that name is running, waiting, or ended but its end
+        was not collected yet. A name whose job is gone (collected, cleaned up) launches a new job whatever this says.
+      - V(attach) launches nothing and takes that job as its own. With C(poll) above V(0) the task waits for it, and
+        its result is that job's result, with RV(attached=true). With C(poll=0) it returns that job's
+        RV(ansible_job_id) (C(changed=false), RV(attached=true)).
+      - V(skip) launches nothing and returns at once, RV(skipped=true) and C(changed=false) with that job's
+        RV(ansible_job_id), as a task skipped by a condition; Ansible counts it as skipped.
+      - V(fail) fails the task with a sentence that names the job, its state and how to wait for it.
+      - V(restart) kills the running job through its supervisor (C(SIGTERM), then C(SIGKILL) after its grace),
+        removes its files and launches a new one.
+    type: str
+    choices: [attach, fail, restart, skip]
+    default: attach
+    version_added: 0.1.0
 notes:
-  - Besides O(grace), O(follow) and O(follow_interval), the arguments hold exactly one key that names a module, by
+  - Besides the options above, the arguments hold exactly one key that names a module, by
     FQCN or short name. Its value is that module's arguments, a free-form string or a dictionary, parsed as Ansible
     parses a task.
     A second module, an unknown module, no module or any other key is an error that names the allowed keys.
@@ -180,6 +216,21 @@ EXAMPLES = r"""
     follow: true
   async: 1800
   poll: 10
+
+- name: Back up once; a re-run after an interruption waits for the same backup instead of starting another
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/scripts/full-backup.sh
+    name: nightly-backup
+  async: 3600
+  poll: 30
+
+- name: Leave a running reindex alone, else start one
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/app/reindex
+    name: reindex
+    on_existing: skip
+  async: 7200
+  poll: 0
 """
 
 RETURN = r"""
@@ -210,6 +261,7 @@ job:
     - Its C(progress) is what the job last reported on its progress channel (C(percent), C(msg), C(updated_at)), when
       it reported any; with C(poll) above 0 the line shown between waits includes it.
     - C(executor) is V(command) when the collection's command executor ran the command instead of the command module.
+    - C(name) is the job's O(name), when it has one.
   returned: when the task has C(async)
   type: dict
   sample:
@@ -228,6 +280,18 @@ timedout:
   type: dict
   sample:
     period: 60
+attached:
+  description:
+    - V(true) when a launch with O(name) found a job of that name and took it as its own (O(on_existing=attach));
+      the result is that job's.
+  returned: when O(on_existing=attach) found a job
+  type: bool
+  sample: true
+skipped:
+  description: V(true) when a launch with O(name) found a job of that name and O(on_existing=skip).
+  returned: when O(on_existing=skip) found a job
+  type: bool
+  sample: true
 msg:
   description:
     - On failure, the module's own C(msg) when it returned one (as with stock C(async)), else the sentence of

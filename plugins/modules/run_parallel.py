@@ -37,6 +37,12 @@ options:
         whose value holds the module's arguments, plus the optional keys C(name) (shown in results and the table;
         by default the module's short name and its command), C(async) (the job's limit in seconds; by default
         O(timeout)) and C(grace) (by default O(grace)).
+      - C(job_name) and C(on_existing) make the job a named job, as O(longrun.jobs.run#module:name) and
+        O(longrun.jobs.run#module:on_existing) do for M(longrun.jobs.run). The key is C(job_name), not C(name),
+        because C(name) is already the job's label in results and the table, free text that need not be unique;
+        a job name is an identity on the target, unique per async directory. With C(on_existing=attach) (the default)
+        the job of that name, when it runs, takes the item's place and is waited for. V(skip) is refused here, since
+        the task waits for every item; V(fail) and V(restart) work as for M(longrun.jobs.run).
     type: list
     elements: raw
     required: true
