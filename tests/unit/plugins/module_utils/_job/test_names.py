@@ -6,18 +6,23 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
+import sys
 import time
 import typing as t
 
 import pytest
 
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent
+from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
 from ansible_collections.longrun.jobs.plugins.module_utils._job import names as _names
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
+from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchRequest, StatusRequest
 
 SLEEPER = "import time\ntime.sleep(60)\n"
 
@@ -175,9 +180,7 @@ def test_two_racing_launches_start_one_job(launcher, async_dir, janitor):
 
 
 def launcher_launch(async_dir: str, jid: str) -> dict:
-    import sys  # pylint: disable=import-outside-toplevel
 
-    from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake  # pylint: disable=import-outside-toplevel
 
     spec = _handshake.LaunchSpec(
         jid=jid, async_dir=async_dir, timeout=30, grace=1, interpreter=sys.executable, payload=SLEEPER.encode(),
@@ -215,10 +218,7 @@ def test_a_names_dir_writable_by_others_is_refused(async_dir):
 
 
 def launch_message(async_dir: str, name: str, on_existing: str = "attach") -> dict:
-    import base64  # pylint: disable=import-outside-toplevel
-    import sys  # pylint: disable=import-outside-toplevel
 
-    from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchRequest  # pylint: disable=import-outside-toplevel
 
     return LaunchRequest(
         jid="j42", async_dir=async_dir, timeout=30, grace=1, interpreter=sys.executable,
@@ -227,8 +227,6 @@ def launch_message(async_dir: str, name: str, on_existing: str = "attach") -> di
 
 
 def test_the_agent_launches_a_named_job_once_and_resolves_its_name(async_dir, janitor):
-    from ansible_collections.longrun.jobs.plugins.module_utils._agent import main as _agent  # pylint: disable=import-outside-toplevel
-    from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest  # pylint: disable=import-outside-toplevel
 
     first = _agent.serve(launch_message(async_dir, "agent-job"))
     janitor.track_job(async_dir, first["ansible_job_id"])
@@ -248,7 +246,9 @@ def test_the_agent_launches_a_named_job_once_and_resolves_its_name(async_dir, ja
     assert unknown["ansible_job_id"] == "nobody"
     assert unknown["job"]["state"] == "not_found"
     assert "could not find a job named 'nobody'" in unknown["job"]["msg"]
-    killed = _agent.serve(StatusRequest(mode="kill", jids=["agent-job"], wait=12, grace=1, async_dir=async_dir).to_wire())
+    killed = _agent.serve(
+        StatusRequest(mode="kill", jids=["agent-job"], wait=12, grace=1, async_dir=async_dir).to_wire()
+    )
     assert killed["killed"] == [first["ansible_job_id"]]
     cleaned = _agent.serve(StatusRequest(mode="cleanup", jids=["agent-job"], async_dir=async_dir).to_wire())
     assert cleaned["removed"] == [first["ansible_job_id"]]
@@ -283,3 +283,21 @@ def test_collecting_an_unnamed_job_removes_all_its_files(launcher, async_dir):
     _names.collect(async_dir, "j3.3")
 
     assert _store.list_jids(async_dir) == []
+
+
+@pytest.mark.parametrize("mode", ["status", "kill", "output", "cleanup", "list"])
+def test_a_name_that_stands_for_nothing_is_not_found_in_every_mode(async_dir, mode):
+
+    single = _agent.serve(StatusRequest(mode=mode, jids=["ghost"], single=True, async_dir=async_dir).to_wire())
+    many = _agent.serve(StatusRequest(mode=mode, jids=["ghost", "j8.8"], async_dir=async_dir).to_wire())
+
+    if mode == "cleanup":
+        assert single["removed"] == [] and single["not_found"] == ["ghost"]
+        assert single["jobs"][0]["job"]["state"] == "not_found"
+        assert sorted(many["not_found"]) == ["ghost", "j8.8"]
+        return
+    assert single["jobs"][0]["ansible_job_id"] == "ghost"
+    assert single["jobs"][0]["job"]["state"] == "not_found"
+    assert "could not find a job named 'ghost'" in single["jobs"][0]["job"]["msg"]
+    assert sorted(entry["ansible_job_id"] for entry in many["jobs"]) == ["ghost", "j8.8"]
+    assert not os.path.exists(_names.names_dir(async_dir))
