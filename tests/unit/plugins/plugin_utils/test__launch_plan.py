@@ -15,7 +15,12 @@ import pytest
 
 from ansible_collections.longrun.jobs.plugins.action.run import ActionModule as RunAction
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply, LaunchRequest, StatusRequest
-from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, launch, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import (
+    LaunchPlan,
+    launch,
+    named_job_options,
+    plan_launch,
+)
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent
 
@@ -201,3 +206,41 @@ def test_a_command_the_target_cannot_run_is_launched_as_the_module(prepare, run_
     assert "executor" not in entry["job"]
     assert entry["result"]["failed"] is True
     assert entry["result"]["rc"] == 2
+
+
+@pytest.mark.parametrize("executor", [True, False])
+def test_a_named_launch_request_carries_the_name_and_on_existing(prepare, task_vars, executor):
+    request = RunRequest("ansible.builtin.command", {"_raw_params": "echo hi"}, {"name": "db", "on_existing": "skip"})
+
+    plan = prepare(request, task_vars=task_vars if executor else module_path(task_vars))
+
+    assert (plan.request.name, plan.request.on_existing) == ("db", "skip")
+    if executor:
+        assert plan.module_plan is not None
+        assert (plan.module_plan().request.name, plan.module_plan().request.on_existing) == ("db", "skip")
+
+
+def test_an_unnamed_launch_attaches_by_default_and_has_no_name(prepare):
+    assert (prepare().request.name, prepare().request.on_existing) == (None, "attach")
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"name": "backup-db", "on_existing": "fail"}, None),
+        ({"name": None, "on_existing": "attach"}, None),
+        ({"name": "../x", "on_existing": "attach"}, "name: job name '../x' is not valid"),
+        ({"name": "j12.34", "on_existing": "attach"}, "not shaped like a job id"),
+        ({"name": None, "on_existing": "restart"}, "it needs name"),
+    ],
+)
+def test_named_job_options_names_the_problem(options, problem):
+    found = named_job_options(options)
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found
+
+
+def test_named_job_options_speak_of_the_option_given():
+    assert named_job_options({"name": "a/b"}, option="job_name").startswith("job_name: job name 'a/b'")
