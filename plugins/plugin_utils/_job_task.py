@@ -163,7 +163,8 @@ class JobTask:
         show_progress(
             f"[{waiter.host}] longrun: job {jid}{f' named {name}' if name else ''} "
             f"{'runs' if attached else 'started'} (async {timeout} s); if this run is interrupted, the job goes on: "
-            f"collect it with longrun.jobs.async_status jid={name or jid}",
+            + (f"run again to attach to it, or collect it with longrun.jobs.async_status jid={name}" if name else
+               f"collect it with longrun.jobs.async_status jid={jid}"),
             verbosity=self.announce_verbosity,
         )
         try:
