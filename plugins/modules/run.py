@@ -69,7 +69,8 @@ options:
       - A name for the job, unique in its async directory, which makes a re-run find the job instead of launching it
         again (see O(on_existing)). Needs C(async).
       - 1 to 100 letters, digits and C(_ . @ + = -), starting with a letter, digit or C(_), and not shaped like a job
-        id. Anything else (such as a path) is refused with one sentence.
+        id (digits and dots, with or without a leading C(j)). Anything else (such as a path) is refused with one
+        sentence.
       - The target claims the name atomically, so two runs that launch the same name at once start one job; the
         other run finds it as a re-run does.
       - M(longrun.jobs.async_status) accepts the name wherever it accepts a job id. The results carry the real job id

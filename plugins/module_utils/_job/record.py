@@ -100,6 +100,12 @@ def is_jid(name: str) -> bool:
 
 # Job names (run's name option): a file name in the async dir's names dir, never a path, never a jid.
 _NAME_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,99}\Z")
+# Digits and dots, with or without a leading j, read as a (mistyped) job id, never as a name.
+_JID_LIKE_RE = re.compile(r"\Aj?[0-9.]+\Z")
+
+
+def _is_name(name: t.Any) -> bool:
+    return isinstance(name, str) and bool(_NAME_RE.match(name)) and not _JID_LIKE_RE.match(name)
 
 
 class InvalidName(InvalidJid):
@@ -108,7 +114,7 @@ class InvalidName(InvalidJid):
 
 def validate_name(name: t.Any) -> str:
     """Return name unchanged when it can name a job, else raise InvalidName."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or _JID_RE.match(name):
+    if not _is_name(name):
         raise InvalidName(
             f"job name {name!r} is not valid: use 1 to 100 letters, digits and _ . @ + = -, starting with a "
             "letter, digit or _, and not shaped like a job id (such as 'backup-db')"
@@ -120,7 +126,7 @@ def validate_job_ref(ref: t.Any) -> str:
     """A jid, or a job name (resolved on the target); raises InvalidJid naming both forms."""
     if isinstance(ref, str) and _JID_RE.match(ref):
         return ref
-    if isinstance(ref, str) and _NAME_RE.match(ref):
+    if _is_name(ref):
         return ref
     if not isinstance(ref, str) or not ref:
         validate_jid(ref)

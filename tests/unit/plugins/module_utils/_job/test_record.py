@@ -499,3 +499,34 @@ def test_only_the_record_transitions_end_a_job():
     assert RECORD_FILE in modules and len(modules) > 20
     offenders = [place for path in modules if path != RECORD_FILE for place in _end_assignments(path)]
     assert offenders == []
+
+
+@pytest.mark.parametrize("name", ["backup-db", "nightly_2026.01", "db@host", "a", "_x", "a+b=c", "x" * 100])
+def test_job_names_that_are_valid(name):
+    assert _record.validate_name(name) == name
+    assert _record.validate_job_ref(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "../x", "a/b", ".hidden", "-x", "x" * 101, "j123.45", "123", "j1.2.3", "2026.01", "a b", "~root", None, 5],
+)
+def test_job_names_that_are_refused(name):
+    with pytest.raises(_record.InvalidName, match="is not valid"):
+        _record.validate_name(name)
+
+
+@pytest.mark.parametrize("ref, problem", [
+    ("../x", "jid '../x' is not a job id (such as 'j123456789.4242') nor a job name"),
+    ("j1.2.3", "jid 'j1.2.3' is not a job id"),
+    ("", "jid must be a non-empty job id"),
+    (None, "jid must be a non-empty job id"),
+])
+def test_job_refs_that_are_refused_name_both_forms(ref, problem):
+    with pytest.raises(_record.InvalidJid) as caught:
+        _record.validate_job_ref(ref)
+    assert problem in str(caught.value)
+
+
+def test_a_jid_is_a_job_ref():
+    assert _record.validate_job_ref("j123.45") == "j123.45"
