@@ -21,6 +21,7 @@ SUMMARY_ORDER = (
     _record.NOT_FOUND,
     _record.UNREADABLE,
     _record.RUNNING,
+    _record.WAITING,
 )
 DETAILS_PER_STATE = 3
 _DETAIL_LENGTH = 60
@@ -106,7 +107,7 @@ def summary_line(entries: t.Sequence[t.Mapping[str, t.Any]], *, skipped: int = 0
         if not members:
             continue
         part = f"{len(members)} {state}"
-        if state not in (_record.SUCCEEDED, _record.RUNNING):
+        if state not in (_record.SUCCEEDED, _record.RUNNING, _record.WAITING):
             details = [_detail(entry) for entry in members[:DETAILS_PER_STATE]]
             if len(members) > DETAILS_PER_STATE:
                 details.append(f"{len(members) - DETAILS_PER_STATE} more")

@@ -39,6 +39,17 @@ def killed_on_request(jid: str, first_signal: str, last_signal: str, grace: floa
     return sentence
 
 
+def lock_timed_out(jid: str, busy: str, seconds: t.Optional[int]) -> str:
+    return (
+        f"job {jid} never started: {busy} was not free within {seconds} s (lock_timeout); "
+        "raise lock_timeout, or find the holder with longrun.jobs.async_status mode=list"
+    )
+
+
+def killed_while_waiting(jid: str, busy: str) -> str:
+    return f"job {jid} was killed on request while it waited for {busy}; it never started"
+
+
 def crashed(jid: str, how: str) -> str:
     return f"job {jid} crashed: {how}"
 
