@@ -453,7 +453,7 @@ summary:
   returned: with O(jobs), and with O(mode=list)
   type: dict
   sample: {"succeeded": 16, "failed": 3, "timed_out": 1, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
-           "running": 0, "total": 20}
+           "running": 0, "waiting": 0, "total": 20}
 failed_jobs:
   description: The C(ansible_job_id), C(state) and C(msg) of each job that ended in a failure state (with O(mode=kill),
     of each job that could not be killed).

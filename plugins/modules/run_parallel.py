@@ -211,7 +211,7 @@ summary:
   returned: always
   type: dict
   sample: {"succeeded": 4, "failed": 1, "timed_out": 0, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
-           "running": 0, "total": 5}
+           "running": 0, "waiting": 0, "total": 5}
 timedout:
   description:
     - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core

@@ -298,6 +298,14 @@ class JobRecord:
         msg = _sentences.killed_on_request(self.jid, first_signal, last_signal, grace, orphan=orphan)
         self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal)
 
+    def wait_for_locks(self, waiting_for: dict) -> None:
+        """The supervisor waits for the job's locks: the job has not started, and its clock has not either."""
+        self.state, self.deadline, self.waiting_for = WAITING, None, waiting_for
+
+    def start_after_locks(self, started_at: t.Optional[str], deadline: t.Optional[str]) -> None:
+        """The supervisor holds the job's locks: the job starts now, and its async limit with it."""
+        self.state, self.waiting_for, self.started_at, self.deadline = RUNNING, None, started_at, deadline
+
     def time_out_waiting(self, busy: str, seconds: t.Optional[int]) -> None:
         """The job's locks were not free within its lock_timeout: it never started."""
         msg = _sentences.lock_timed_out(self.jid, busy, seconds)

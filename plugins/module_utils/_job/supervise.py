@@ -126,9 +126,7 @@ class Supervisor:
         self.record.locks = list(self.locks.names)
         busy = self.locks.take()
         if busy is not None:
-            # The job's clock starts with the job: a waiting record has no deadline yet.
-            self.record.state, self.record.deadline = _record.WAITING, None
-            self.record.waiting_for = busy.as_dict()
+            self.record.wait_for_locks(busy.as_dict())
         return busy
 
     def _wait_for_locks(self, busy: _locks.Busy) -> t.Optional[_locks.Busy]:
@@ -165,9 +163,9 @@ class Supervisor:
         """All locks are held: the job starts now, and so does its async limit."""
         now = _record.utc_now()
         self.deadline = time.monotonic() + self.spec.timeout
-        self.record.state, self.record.waiting_for = _record.RUNNING, None
-        self.record.started_at = _record.format_time(now)
-        self.record.deadline = _record.format_time(now + datetime.timedelta(seconds=self.spec.timeout))
+        self.record.start_after_locks(
+            _record.format_time(now), _record.format_time(now + datetime.timedelta(seconds=self.spec.timeout))
+        )
 
     def _record_not_started(self, busy: _locks.Busy) -> None:
         """The locks were not all taken (lock_timeout, or a kill request): the job never ran."""
