@@ -14,6 +14,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
+from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_options
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import FollowError, follow_interval
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
@@ -36,6 +37,7 @@ class ActionModule(ActionBase):
                 collection_list=self._task.collections,
             )
             options = self._validated_options(request)
+            job.locks, job.lock_timeout = lock_options(options, async_limit=self._task.async_val)
             if options["follow"]:
                 job.follow_interval = self._follow_interval(options, poll=job.poll)
             return resolve_wrapped_module(self, request, task_vars), options["grace"]

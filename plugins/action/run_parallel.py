@@ -28,6 +28,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_S
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_options, lock_wait
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
@@ -63,6 +64,8 @@ class PlannedJob:
     timeout: int
     grace: int
     entry: t.Optional[dict] = None
+    # The longest the job may wait for its locks before its async limit starts.
+    lock_wait: int = 0
 
 
 class ActionModule(ActionBase):
@@ -161,10 +164,14 @@ class ActionModule(ActionBase):
         grace = validation.validated_parameters["grace"]
         if grace < 0:
             raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
+        locks, lock_timeout = lock_options(validation.validated_parameters, async_limit=timeout, label=label)
         request = resolve_wrapped_module(self, request, task_vars)
-        plan = plan_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        plan = plan_launch(
+            self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars,
+            locks=locks, lock_timeout=lock_timeout,
+        )
         return PlannedJob(index=index, name=name or _default_name(module_part), plan=plan,
-                          timeout=timeout, grace=grace)
+                          timeout=timeout, grace=grace, lock_wait=lock_wait(locks, lock_timeout, timeout))
 
     def _run_all(self, jobs: t.List[PlannedJob], args: dict, async_dir: str, task_vars: dict) -> dict:
         interpreter = next((job.plan.interpreter for job in jobs if job.plan.interpreter), None)
@@ -198,7 +205,7 @@ class ActionModule(ActionBase):
             )
             # A lost connection is retried until every job in play must have ended.
             give_up_at = time.monotonic() + LIMIT_MARGIN + max(
-                (job.timeout + job.grace for job in list(running.values()) + queue), default=0
+                (job.timeout + job.grace + job.lock_wait for job in list(running.values()) + queue), default=0
             )
             reply = self._round(waiter, round_request, queue, give_up_at=give_up_at)
             removed = reply.removed
