@@ -34,7 +34,7 @@ def flat_entry(entry: JobEntry) -> dict:
     # rc is the module's own (command's exit status, for example); many modules return none, and the
     # exit code of the module process (1 for any module that fails) is no substitute: it is exit_code.
     rc = result.get("rc") if isinstance(result, dict) else None
-    return {
+    flat = {
         "ansible_job_id": entry.ansible_job_id,
         "state": job.get("state"),
         "reason": job.get("reason"),
@@ -50,6 +50,10 @@ def flat_entry(entry: JobEntry) -> dict:
         "progress": job.get("progress"),
         "result": result,
     }
+    if job.get("waiting_for"):
+        # Only while the job waits for its locks: the lock and its holder.
+        flat["waiting_for"] = job["waiting_for"]
+    return flat
 
 
 def listed_entry(entry: JobEntry) -> dict:
