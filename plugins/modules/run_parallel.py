@@ -37,6 +37,9 @@ options:
         whose value holds the module's arguments, plus the optional keys C(name) (shown in results and the table;
         by default the module's short name and its command), C(async) (the job's limit in seconds; by default
         O(timeout)) and C(grace) (by default O(grace)).
+      - A job may also take C(lock) and C(lock_timeout), as O(longrun.jobs.run#module:lock) and
+        O(longrun.jobs.run#module:lock_timeout) of M(longrun.jobs.run); its supervisor takes the locks before the job
+        starts and holds them until it ends. A job that waits for a lock is V(waiting) and counts against O(limit).
     type: list
     elements: raw
     required: true

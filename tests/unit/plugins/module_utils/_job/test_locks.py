@@ -135,7 +135,9 @@ def test_posix_lock_holder_names_the_process(tmp_path, janitor):
         print("held", flush=True)
         time.sleep(60)
     """)
-    holder = subprocess.Popen([sys.executable, "-c", source], stdout=subprocess.PIPE)  # pylint: disable=consider-using-with
+    holder = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-c", source], stdout=subprocess.PIPE,
+    )
     janitor.track(holder.pid)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
