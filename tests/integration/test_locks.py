@@ -111,3 +111,37 @@ def test_the_dpkg_preset_holds_the_frontend_lock(run_playbook: RunPlaybook) -> N
     assert [job["state"] for job in jobs] == ["succeeded", "succeeded"]
     assert jobs[0]["result"]["stdout"] == "inside-ok"
     assert jobs[0]["ended_at"] <= jobs[1]["started_at"]
+
+
+def test_run_parallel_jobs_that_share_a_lock_run_one_at_a_time(run_playbook: RunPlaybook, marker: int) -> None:
+    run = run_playbook("locks_parallel.yml", extra_vars={"lock_name": f"it-{marker}"})
+    run.assert_ok()
+    results = run.load("parallel.json")["parallel"]["results"]
+    assert [result["state"] for result in results] == ["succeeded"] * 3
+    spans = [tuple(float(word) for word in result["result"]["stdout"].split()[1::2]) for result in results]
+    first, second, free = spans
+    assert first[1] <= second[0] or second[1] <= first[0], spans
+    # The job without the lock did not wait for it.
+    assert free[0] < max(first[0], second[0]), spans
+
+
+def test_bad_lock_options_fail_with_one_sentence(run_playbook: RunPlaybook, become_user: str) -> None:
+    python = next((path for path in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(path, os.X_OK)), None)
+    if python is None:
+        pytest.skip("no system-wide python3 for the become user")
+    run = run_playbook("locks_bad_input.yml", extra_vars={"job_user": become_user, "job_python": python})
+    run.assert_ok()
+    data = run.load("bad.json")
+    assert data["bad_name"]["msg"].startswith("lock name '../etc' is not valid: use 1 to 100 letters")
+    assert data["no_lock"]["msg"] == (
+        "lock_timeout is how long the job waits for its locks: it needs lock (a lock name or a list)"
+    )
+    assert data["no_async"]["msg"] == "lock needs async: the job's supervisor holds the locks"
+    assert data["parallel_bad"]["msg"].startswith("job 1 (first): lock name 7 is not valid")
+    for name in ("bad_name", "no_lock", "no_async", "parallel_bad"):
+        assert data[name]["failed"] is True
+        assert "Traceback" not in data[name]["msg"]
+    if os.path.exists("/var/lib/dpkg/lock-frontend"):
+        assert data["not_root"]["failed"] is True
+        assert "the lock preset 'dpkg' needs /var/lib/dpkg/lock-frontend, which uid" in data["not_root"]["msg"]
+        assert data["not_root"]["msg"].endswith("run the task as root (become: true)")

@@ -219,7 +219,7 @@ def _system_lock(paths: t.Sequence[str], kind: str, what: str, name: str) -> t.T
         except PermissionError:
             raise LockError(
                 f"the lock preset {name!r} needs {path}, which uid {os.geteuid()} cannot open for writing: "
-                "run the task with become: true"
+                "run the task as root (become: true)"
             ) from None
         except OSError as exc:
             raise LockError(f"the lock preset {name!r} cannot open {path}: {exc.strerror or exc}") from None
