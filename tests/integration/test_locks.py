@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,30 @@ def test_bad_lock_options_fail_with_one_sentence(run_playbook: RunPlaybook, beco
         assert data["not_root"]["failed"] is True
         assert "the lock preset 'dpkg' needs /var/lib/dpkg/lock-frontend, which uid" in data["not_root"]["msg"]
         assert data["not_root"]["msg"].endswith("run the task as root (become: true)")
+
+
+# Holds dpkg's frontend lock as dpkg and apt do (a POSIX write lock) until its stdin closes.
+_HOLD_DPKG_LOCK = """
+import fcntl, os, sys
+fd = os.open("/var/lib/dpkg/lock-frontend", os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@needs_dpkg
+def test_the_dpkg_preset_waits_for_another_holder_and_names_its_pid(run_playbook: RunPlaybook) -> None:
+    holder = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-c", _HOLD_DPKG_LOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        run = run_playbook("locks_dpkg_busy.yml")
+    finally:
+        holder.communicate(timeout=10)
+    run.assert_ok()
+    gave_up = run.load("busy.json")["gave_up"]
+    assert gave_up["job"]["reason"] == "lock_timeout"
+    assert f"the lock 'dpkg' held by process {holder.pid}" in gave_up["msg"]
+    assert f"waiting for lock dpkg (held by process {holder.pid})" in run.stdout

@@ -175,7 +175,7 @@ def cleanup_one(async_dir: str, jid: str, *, check_mode: bool = False) -> Status
     removed = []
     if record.state in _record.ACTIVE_STATES:
         entry.failed = True
-        entry.job["msg"] = _sentences.record_kept(jid)
+        entry.job["msg"] = _sentences.record_kept(jid, waiting=record.state == _record.WAITING)
         entry.job["reason"] = record.state
     elif record.state != _record.NOT_FOUND:
         if not check_mode:

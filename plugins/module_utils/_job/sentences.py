@@ -138,10 +138,11 @@ def recovered_end(jid: str, supervisor_pid: t.Optional[int]) -> str:
     )
 
 
-def record_kept(jid: str) -> str:
-    """cleanup of one job (the stock form) that still runs."""
+def record_kept(jid: str, *, waiting: bool = False) -> str:
+    """cleanup of one job (the stock form) that still runs, or still waits for its locks."""
+    doing = "waiting for its locks" if waiting else "running"
     return (
-        f"job {jid} is still running, so its record was kept: wait for it to end, "
+        f"job {jid} is still {doing}, so its record was kept: wait for it to end, "
         "or use force: true to kill it first"
     )
 

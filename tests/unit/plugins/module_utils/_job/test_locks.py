@@ -17,7 +17,9 @@ import time
 
 import pytest
 
+from ansible_collections.longrun.jobs.plugins.module_utils._agent import status_request as _status_request
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
 from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
 from ansible_collections.longrun.jobs.plugins.module_utils._job import locks as _locks
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
@@ -240,3 +242,19 @@ def test_a_preset_without_its_package_manager_refuses_the_launch(async_dir, jani
         launch_locked(async_dir, janitor, "j1.1", "echo never", locks=["rpm"])
     assert "found no rpm on this host" in str(caught.value)
     assert _store.read_record(async_dir, "j1.1") is None
+
+
+def test_cleanup_keeps_a_waiting_job_and_list_shows_it(async_dir, janitor):
+    launch_locked(async_dir, janitor, "j1.1", "sleep 10", locks=["db"])
+    launch_locked(async_dir, janitor, "j2.2", "echo never", locks=["db"])
+    listed = _housekeeping.list_jobs(async_dir, states=[_record.WAITING])
+    assert [job.record.jid for job in listed] == ["j2.2"]
+    outcome = _housekeeping.cleanup_jobs(async_dir)
+    assert sorted(outcome.spared) == ["j1.1", "j2.2"]
+    reply = _status_request.cleanup_one(async_dir, "j2.2")
+    assert reply.removed == []
+    assert reply.jobs[0].job["reason"] == _record.WAITING
+    assert "is still waiting for its locks" in reply.jobs[0].job["msg"]
+    forced = _housekeeping.cleanup_jobs(async_dir, force=True, grace=1)
+    assert sorted(forced.removed) == ["j1.1", "j2.2"]
+    assert sorted(forced.killed) == ["j1.1", "j2.2"]

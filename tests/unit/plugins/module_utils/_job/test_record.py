@@ -499,3 +499,22 @@ def test_only_the_record_transitions_end_a_job():
     assert RECORD_FILE in modules and len(modules) > 20
     offenders = [place for path in modules if path != RECORD_FILE for place in _end_assignments(path)]
     assert offenders == []
+
+
+def test_a_waiting_record_is_active_and_shows_what_it_waits_for():
+    record = _record.JobRecord(jid="j2.2", state=_record.RUNNING, locks=["db"], deadline="2026-01-01T00:00:00.000Z")
+    record.wait_for_locks({"lock": "db", "holder": "j1.1", "holder_pid": 42})
+    assert record.state == _record.WAITING and record.deadline is None
+    assert not record.finished and not record.failed
+    public = record.public()
+    assert public["waiting_for"] == {"lock": "db", "holder": "j1.1", "holder_pid": 42}
+    assert public["locks"] == ["db"]
+    document = record.to_document("/async/j2.2")
+    assert document["started"] is True and document["finished"] is False
+    assert _record.record_from_document("j2.2", document) == record
+    record.start_after_locks("2026-01-01T00:00:05.000Z", "2026-01-01T00:01:05.000Z")
+    assert record.state == _record.RUNNING and record.waiting_for is None
+    assert "waiting_for" not in record.public()
+    record.time_out_waiting("the lock 'db'", 5)
+    assert (record.state, record.reason) == (_record.FAILED, _record.REASON_LOCK_TIMEOUT)
+    assert record.result == {"failed": True, "msg": record.msg, "changed": False}
