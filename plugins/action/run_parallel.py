@@ -406,7 +406,9 @@ def _next_queue(pending: t.List[PlannedJob]) -> t.List[PlannedJob]:
 
 def _default_name(module_part: dict) -> str:
     """A name for a job without one: the module's short name as written and its command line or first argument."""
-    key, value = next(((key, value) for key, value in module_part.items() if key != "grace"), ("job", None))
+    # Run options (grace, lock...) are not the module.
+    options = run_options_spec()
+    key, value = next(((key, value) for key, value in module_part.items() if key not in options), ("job", None))
     if isinstance(value, dict):
         value = value.get("cmd") or value.get("_raw_params") or ""
     short = str(key).rsplit(".", 1)[-1]
