@@ -174,7 +174,7 @@ def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
 
     Computed from each job's timeout and the running time the target reports,
     so the two clocks need not agree. None when a running job has no limit on
-    record (a stock job), or nothing runs.
+    record (a stock job), or nothing runs; None too while a job waits for its locks, as its limit has not started.
     """
     now = time.monotonic()
     ends = []
@@ -182,6 +182,8 @@ def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
         if entry.finished:
             continue
         timeout, duration = entry.job.get("timeout"), entry.job.get("duration")
+        if entry.job.get("state") == "waiting":
+            return None
         if not isinstance(timeout, (int, float)) or not isinstance(duration, (int, float)):
             return None
         ends.append(now + max(0.0, timeout - duration) + LIMIT_MARGIN)

@@ -319,8 +319,10 @@ def test_a_wait_of_zero_seconds_raises_the_connection_error_as_it_is(clock):
           {"finished": False, "job": {"timeout": 50, "duration": 45}}], 20 + _remote_wait.LIMIT_MARGIN),
         ([{"finished": False, "job": {"timeout": 30, "duration": 40}}], _remote_wait.LIMIT_MARGIN),
         ([{"finished": False, "job": {"timeout": 30, "duration": 1}}, {"finished": False, "job": {}}], None),
+        ([{"finished": False, "job": {"timeout": 30, "duration": 1}},
+          {"finished": False, "job": {"state": "waiting", "timeout": 30, "duration": 40}}], None),
     ],
-    ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job"],
+    ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job", "waiting-for-locks"],
 )
 def test_latest_end(clock, entries, expected):
     end = _remote_wait.latest_end([JobEntry(**dict({"ansible_job_id": "j1"}, **entry)) for entry in entries])
