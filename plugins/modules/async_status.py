@@ -451,6 +451,10 @@ jobs:
       description: The module result once the job has finished, else V(null).
       type: dict
       returned: except with O(mode=list)
+    waiting_for:
+      description: While the job is V(waiting) for its locks, what it waits for, as in RV(job.waiting_for).
+      type: dict
+      returned: while the job is V(waiting), except with O(mode=list)
 summary:
   description: A count per state (every state, zeros included) plus C(total).
   returned: with O(jobs), and with O(mode=list)
