@@ -258,3 +258,21 @@ def test_cleanup_keeps_a_waiting_job_and_list_shows_it(async_dir, janitor):
     forced = _housekeeping.cleanup_jobs(async_dir, force=True, grace=1)
     assert sorted(forced.removed) == ["j1.1", "j2.2"]
     assert sorted(forced.killed) == ["j1.1", "j2.2"]
+
+
+def test_a_waiting_job_names_each_new_holder(async_dir, janitor, wait_until):
+    for jid in ("j1.1", "j2.2", "j3.3"):
+        launch_locked(async_dir, janitor, jid, "sleep 2", locks=["db"])
+    assert _status.inspect_job(async_dir, "j3.3").waiting_for["holder"] == "j1.1"
+
+    def second_holder():
+        records = {jid: _status.inspect_job(async_dir, jid) for jid in ("j2.2", "j3.3")}
+        running = [jid for jid, record in records.items() if record.state == _record.RUNNING]
+        return running and (running, records)
+
+    running, records = wait_until(second_holder, what="the second job to take the lock")
+    (other,) = {"j2.2", "j3.3"} - set(running)
+    assert records[other].state == _record.WAITING
+    wait_until(lambda: (_status.inspect_job(async_dir, other).waiting_for or {}).get("holder") == running[0],
+               what="the waiting job to name its new holder")
+    assert [wait_for(async_dir, jid, timeout=30).state for jid in ("j1.1", "j2.2", "j3.3")] == [_record.SUCCEEDED] * 3
