@@ -147,7 +147,7 @@ class Supervisor:
             if remaining <= 0:
                 self.ending = "lock_timeout"
                 return busy
-            # Non-blocking tries: a kill request is answered within one interval.
+            # Non-blocking tries between sleeps that a kill request ends at once.
             if self._sleep_for_signal(min(_locks.POLL_INTERVAL, remaining)) in KILL_REQUEST_SIGNALS:
                 self.ending = "killed"
                 return busy
@@ -156,7 +156,11 @@ class Supervisor:
                 return None
             if latest.as_dict() != busy.as_dict():
                 self.record.waiting_for = latest.as_dict()
-                _store.write_record(self.spec.async_dir, self.record)
+                try:
+                    _store.write_record(self.spec.async_dir, self.record)
+                except _store.StoreError:
+                    # Who holds the lock is news, not the job's state: the wait goes on.
+                    pass
             busy = latest
 
     def _start_clock(self) -> None:
