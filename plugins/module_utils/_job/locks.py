@@ -192,10 +192,16 @@ class LockSet:
 def _own_lock(async_dir: str, name: str) -> t.Tuple[str, str, int]:
     directory = os.path.join(async_dir, LOCKS_DIR)
     try:
-        os.mkdir(directory, DIR_MODE)
-    except FileExistsError:
-        pass
-    info = os.lstat(directory)
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            pass
+        info = os.lstat(directory)
+    except OSError as exc:
+        raise LockError(
+            f"cannot create the locks directory {directory} ({exc.strerror or exc}): "
+            "make the async dir writable by the job's user"
+        ) from None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
         raise LockError(
             f"{directory} is not a directory of uid {os.geteuid()}: remove it so that longrun can create its locks"
@@ -205,7 +211,9 @@ def _own_lock(async_dir: str, name: str) -> t.Tuple[str, str, int]:
     try:
         fd = os.open(path, flags, FILE_MODE)
     except OSError as exc:
-        raise LockError(f"cannot open the lock file {path} ({exc.strerror or exc}): remove it if it is not a file")
+        raise LockError(
+            f"cannot open the lock file {path} ({exc.strerror or exc}): remove it if it is not a file"
+        ) from None
     return path, "own", fd
 
 

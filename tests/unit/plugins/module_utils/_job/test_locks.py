@@ -276,3 +276,13 @@ def test_a_waiting_job_names_each_new_holder(async_dir, janitor, wait_until):
     wait_until(lambda: (_status.inspect_job(async_dir, other).waiting_for or {}).get("holder") == running[0],
                what="the waiting job to name its new holder")
     assert [wait_for(async_dir, jid, timeout=30).state for jid in ("j1.1", "j2.2", "j3.3")] == [_record.SUCCEEDED] * 3
+
+
+def test_a_lock_file_that_is_a_symlink_refuses_the_launch(async_dir, janitor, tmp_path):
+    os.mkdir(os.path.join(async_dir, _locks.LOCKS_DIR), 0o700)
+    os.symlink(str(tmp_path / "elsewhere"), os.path.join(async_dir, _locks.LOCKS_DIR, "db"))
+    with pytest.raises(_handshake.LaunchError) as caught:
+        launch_locked(async_dir, janitor, "j1.1", "echo never", locks=["db"])
+    assert "cannot open the lock file" in str(caught.value)
+    assert not (tmp_path / "elsewhere").exists()
+    assert _store.read_record(async_dir, "j1.1") is None
