@@ -160,7 +160,7 @@ def test_posix_lock_holder_names_the_process(tmp_path, janitor):
 
 def test_jobs_with_one_lock_run_one_at_a_time(async_dir, janitor, tmp_path):
     marks = tmp_path / "marks"
-    script = f"echo start $(date +%s.%N) >> {marks}; sleep 1; echo end $(date +%s.%N) >> {marks}"
+    script = f"echo start $(date +%s.%N) >> {marks}; sleep 2; echo end $(date +%s.%N) >> {marks}"
     first = launch_locked(async_dir, janitor, "j1.1", script, locks=["db"])
     assert first["state"] == _record.RUNNING
     assert first["locks"] == ["db"]
@@ -262,7 +262,7 @@ def test_cleanup_keeps_a_waiting_job_and_list_shows_it(async_dir, janitor):
 
 def test_a_waiting_job_names_each_new_holder(async_dir, janitor, wait_until):
     for jid in ("j1.1", "j2.2", "j3.3"):
-        launch_locked(async_dir, janitor, jid, "sleep 2", locks=["db"])
+        launch_locked(async_dir, janitor, jid, "sleep 3", locks=["db"])
     assert _status.inspect_job(async_dir, "j3.3").waiting_for["holder"] == "j1.1"
 
     def second_holder():
