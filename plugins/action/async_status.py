@@ -161,7 +161,7 @@ class ActionModule(ActionBase):
             entries = [by_jid.get(entry.ansible_job_id, entry) for entry in entries]
             # A job that ended on its own while the kill was under way was not killed.
             final_states = {entry.ansible_job_id: entry.state for entry in entries}
-            killed = [jid for jid in killed if final_states.get(jid) in ("killed", "running")]
+            killed = [jid for jid in killed if final_states.get(jid) in ("killed", "running", "waiting")]
         flat = [flat_entry(entry) for entry in entries]
         problems = []
         refused = reply.refused

@@ -15,6 +15,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import named_job_options
+from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_options
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import FollowError, follow_interval
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest, parse_run_request
@@ -41,6 +42,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(
                     "name makes the task a named job, which needs async: set async to the job's limit in seconds"
                 )
+            job.locks, job.lock_timeout = lock_options(options, async_limit=self._task.async_val)
             if options["follow"]:
                 job.follow_interval = self._follow_interval(options, poll=job.poll)
             return resolve_wrapped_module(self, request, task_vars), options["grace"]

@@ -33,6 +33,8 @@ from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import (
     named_job_options,
     plan_launch,
 )
+from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import LaunchPlan, failure_result, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_options, lock_wait
 from ansible_collections.longrun.jobs.plugins.plugin_utils._module_resolution import resolve_wrapped_module
 from ansible_collections.longrun.jobs.plugins.plugin_utils._parallel_table import failure_count_line, failure_table
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
@@ -69,6 +71,8 @@ class PlannedJob:
     timeout: int
     grace: int
     entry: t.Optional[dict] = None
+    # The longest the job may wait for its locks before its async limit starts.
+    lock_wait: int = 0
 
 
 class ActionModule(ActionBase):
@@ -168,10 +172,14 @@ class ActionModule(ActionBase):
         if grace < 0:
             raise AnsibleActionFail(f"{label}: grace must be 0 or more seconds, got {grace}")
         request = self._named(request, entry.get("job_name"), validation.validated_parameters, label)
+        locks, lock_timeout = lock_options(validation.validated_parameters, async_limit=timeout, label=label)
         request = resolve_wrapped_module(self, request, task_vars)
-        plan = plan_launch(self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        plan = plan_launch(
+            self, request, timeout=timeout, grace=grace, async_dir=async_dir, task_vars=task_vars,
+            locks=locks, lock_timeout=lock_timeout,
+        )
         return PlannedJob(index=index, name=name or _default_name(module_part), plan=plan,
-                          timeout=timeout, grace=grace)
+                          timeout=timeout, grace=grace, lock_wait=lock_wait(locks, lock_timeout, timeout))
 
     @staticmethod
     def _named(request: RunRequest, job_name: t.Any, options: dict, label: str) -> RunRequest:
@@ -221,7 +229,7 @@ class ActionModule(ActionBase):
             )
             # A lost connection is retried until every job in play must have ended.
             give_up_at = time.monotonic() + LIMIT_MARGIN + max(
-                (job.timeout + job.grace for job in list(running.values()) + queue), default=0
+                (job.timeout + job.grace + job.lock_wait for job in list(running.values()) + queue), default=0
             )
             reply = self._round(waiter, round_request, queue, give_up_at=give_up_at)
             removed = reply.removed
@@ -422,7 +430,9 @@ def _next_queue(pending: t.List[PlannedJob]) -> t.List[PlannedJob]:
 
 def _default_name(module_part: dict) -> str:
     """A name for a job without one: the module's short name as written and its command line or first argument."""
-    key, value = next(((key, value) for key, value in module_part.items() if key != "grace"), ("job", None))
+    # Run options (grace, lock...) are not the module.
+    options = run_options_spec()
+    key, value = next(((key, value) for key, value in module_part.items() if key not in options), ("job", None))
     if isinstance(value, dict):
         value = value.get("cmd") or value.get("_raw_params") or ""
     short = str(key).rsplit(".", 1)[-1]

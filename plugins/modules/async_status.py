@@ -112,11 +112,12 @@ options:
   states:
     description:
       - With O(mode=list) and O(mode=cleanup), only jobs in these states.
-      - For O(mode=cleanup), without O(states) every state matches, but the record of a V(running) job is only
-        removed with O(force=true), after the job was killed. Without O(force) it is kept and reported in RV(spared).
+      - For O(mode=cleanup), without O(states) every state matches, but the record of a V(running) or V(waiting) job
+        is only removed with O(force=true), after the job was killed. Without O(force) it is kept and reported in
+        RV(spared).
     type: list
     elements: str
-    choices: [running, succeeded, failed, timed_out, killed, lost, unreadable]
+    choices: [running, waiting, succeeded, failed, timed_out, killed, lost, unreadable]
   older_than:
     description:
       - With O(mode=list) and O(mode=cleanup), only records last written more than this long ago. That is since the
@@ -403,7 +404,9 @@ jobs:
       type: bool
       returned: except with O(mode=list)
     started_at:
-      description: When the job started, ISO 8601 in UTC.
+      description:
+        - When the job started, ISO 8601 in UTC.
+        - For a job with C(lock), when it took its locks and started; while it waits, when it was launched.
       type: str
       returned: always
     ended_at:
@@ -454,12 +457,16 @@ jobs:
       description: The module result once the job has finished, else V(null).
       type: dict
       returned: except with O(mode=list)
+    waiting_for:
+      description: While the job is V(waiting) for its locks, what it waits for, as in RV(job.waiting_for).
+      type: dict
+      returned: while the job is V(waiting), except with O(mode=list)
 summary:
   description: A count per state (every state, zeros included) plus C(total).
   returned: with O(jobs), and with O(mode=list)
   type: dict
   sample: {"succeeded": 16, "failed": 3, "timed_out": 1, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
-           "running": 0, "total": 20}
+           "running": 0, "waiting": 0, "total": 20}
 failed_jobs:
   description: The C(ansible_job_id), C(state) and C(msg) of each job that ended in a failure state (with O(mode=kill),
     of each job that could not be killed).
@@ -506,16 +513,22 @@ job:
   type: dict
   contains:
     state:
-      description: The job's state.
+      description:
+        - The job's state.
+        - V(waiting) is a job launched with C(lock) whose supervisor waits for its locks; the job has not started
+          yet. Like V(running), it has not finished, it is killed on request (and then never starts), and
+          O(mode=cleanup) keeps its record. Stock M(ansible.builtin.async_status) sees it as running.
       type: str
       returned: always
-      choices: [running, succeeded, failed, timed_out, killed, lost, not_found, unreadable]
+      choices: [running, waiting, succeeded, failed, timed_out, killed, lost, not_found, unreadable]
     pid:
       description: The pid of the job's supervisor on the target.
       type: int
       returned: when known
     started_at:
-      description: When the job started, ISO 8601 in UTC.
+      description:
+        - When the job started, ISO 8601 in UTC.
+        - For a job with C(lock), when it took its locks and started; while it waits, when it was launched.
       type: str
       returned: when known
       sample: "2026-11-23T19:55:01.123Z"
@@ -538,7 +551,9 @@ job:
           (a traceback, a crash, a signal, or a program that could not be executed), V(async_limit), V(kill_requested), V(supervisor_gone),
           V(host_rebooted), V(no_record), V(bad_record), or V(result_not_saved) when the job ended but its result
           could not be written (typically a full disk).
-        - V(running) when O(mode=cleanup) kept the record of a job that is still running.
+        - V(lock_timeout) when the job's locks were not free within its C(lock_timeout); it never started (state
+          V(failed)). A job killed while it waited for its locks is V(killed) with V(kill_requested).
+        - V(running) or V(waiting) when O(mode=cleanup) kept the record of a job that has not ended.
       type: str
       returned: when the state is not V(running) or V(succeeded)
     msg:
@@ -571,6 +586,21 @@ job:
       type: dict
       returned: when the job has reported progress
       sample: {"percent": 40, "msg": "copied 4/10", "updated_at": "2026-11-23T19:55:41.020Z"}
+    locks:
+      description: The locks the job's supervisor takes before the job starts and holds until it ends (C(lock)).
+      type: list
+      elements: str
+      returned: for jobs launched with C(lock)
+      sample: [dpkg]
+    waiting_for:
+      description:
+        - While the job is V(waiting), the lock it waits for (C(lock)), the job that holds it (C(holder), a job id,
+          when a longrun job holds it) and the pid of the holder's supervisor or of the process that holds a
+          package manager's lock (C(holder_pid)), when known.
+        - With O(jobs), each entry of RV(jobs) has it too, while its job waits.
+      type: dict
+      returned: while the state is V(waiting)
+      sample: {"lock": "db-migrations", "holder": "j123456789.4242", "holder_pid": 4243}
 timedout:
   description:
     - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core

@@ -64,6 +64,43 @@ options:
     description:
       - With O(follow=true), seconds between two looks at the output; the default is V(3), the least V(1).
     type: float
+  lock:
+    description:
+      - Locks that the job's supervisor takes on the target before the module starts, and holds until the job ends,
+        however it ends. They go with the supervisor's process, so a supervisor killed with C(SIGKILL) never leaves a
+        stale lock.
+      - A lock name (1 to 100 letters, digits and C(_ . @ + = -), starting with a letter, a digit or C(_)) or a list
+        of them. Jobs that name the same lock in the same async directory run one at a time. A job with several
+        locks takes them in sorted order, so that jobs with overlapping lists never deadlock.
+      - The launch returns at once. Until it holds every lock, the job is in state V(waiting) and its RV(job) says
+        C(waiting_for) (the lock, and the C(holder) job id and C(holder_pid) when known); with C(poll) greater than
+        V(0) the task shows C(waiting for lock NAME (held by job JID)).
+      - The C(async) limit counts from the job's start, once it holds its locks; the task (with C(poll)) waits for
+        O(lock_timeout) more.
+      - "Presets, reserved names for the package managers' own locks (run the task with C(become=true)):"
+      - V(dpkg) also holds dpkg's frontend lock C(/var/lib/dpkg/lock-frontend) for the job's life, and the job runs
+        with C(DPKG_FRONTEND_LOCKED=1), so C(dpkg) run by the job works, while any other C(dpkg) or C(apt) (such as a
+        plain M(ansible.builtin.apt) task) waits for it or fails on it. C(apt) run by the job fails too, as apt does
+        not honour that hand-over; use V(apt) for apt jobs.
+      - V(apt) waits until dpkg's frontend lock is free and holds the longrun lock V(dpkg), so that longrun jobs with
+        V(dpkg) or V(apt) never overlap; the job's apt then takes dpkg's lock itself. A plain apt task that starts
+        in between is not kept out.
+      - V(rpm) (also V(dnf) and V(yum)) waits until rpm's transaction lock (C(.rpm.lock) in rpm's database
+        directory) is free and holds the longrun lock V(rpm), so that longrun rpm jobs never overlap; rpm hands its
+        lock to no child, so holding it would block the job's own rpm, and a plain dnf task that starts in between
+        is not kept out.
+      - A preset on a host without its package manager, or run by a user who cannot open its lock file, refuses the
+        launch with a sentence that says so.
+      - The lock files are C(.locks/NAME) in the async directory (C(0700), files C(0600)); they are never removed,
+        as a waiting job holds the very file.
+      - Needs C(async).
+    type: raw
+  lock_timeout:
+    description:
+      - With O(lock), seconds the job waits for its locks at most. Then it ends V(failed) with C(job.reason)
+        V(lock_timeout) and a C(job.msg) that names the busy lock and its holder; it never ran.
+      - V(0) fails at once when a lock is busy. The default is the task's C(async) limit.
+    type: int
   name:
     description:
       - A name for the job, unique in its async directory, which makes a re-run find the job instead of launching it
@@ -232,6 +269,21 @@ EXAMPLES = r"""
     on_existing: skip
   async: 7200
   poll: 0
+- name: Migrate one database at a time, waiting at most 10 minutes for the lock
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/app/migrate.sh
+    lock: db-migrations
+    lock_timeout: 600
+  async: 3600
+  poll: 15
+
+- name: Install packages with dpkg while plain apt and dpkg tasks wait for the job
+  longrun.jobs.run:
+    ansible.builtin.command: dpkg -i /srv/debs/app_2.0_amd64.deb
+    lock: dpkg
+  async: 1800
+  poll: 10
+  become: true
 """
 
 RETURN = r"""
@@ -257,8 +309,8 @@ results_file:
 job:
   description:
     - The job's state and timing, as described in RV(longrun.jobs.async_status#module:job).
-    - Its C(state) is one of V(running), V(succeeded), V(failed), V(timed_out), V(killed), V(lost), V(not_found) and
-      V(unreadable).
+    - Its C(state) is one of V(running), V(waiting) (for its O(lock), with C(poll=0)), V(succeeded), V(failed),
+      V(timed_out), V(killed), V(lost), V(not_found) and V(unreadable).
     - Its C(progress) is what the job last reported on its progress channel (C(percent), C(msg), C(updated_at)), when
       it reported any; with C(poll) above 0 the line shown between waits includes it.
     - C(executor) is V(command) when the collection's command executor ran the command instead of the command module.

@@ -43,6 +43,9 @@ options:
         a job name is an identity on the target, unique per async directory. With C(on_existing=attach) (the default)
         the job of that name, when it runs, takes the item's place and is waited for. V(skip) is refused here, since
         the task waits for every item; V(fail) and V(restart) work as for M(longrun.jobs.run).
+      - A job may also take C(lock) and C(lock_timeout), as O(longrun.jobs.run#module:lock) and
+        O(longrun.jobs.run#module:lock_timeout) of M(longrun.jobs.run); its supervisor takes the locks before the job
+        starts and holds them until it ends. A job that waits for a lock is V(waiting) and counts against O(limit).
     type: list
     elements: raw
     required: true
@@ -217,7 +220,7 @@ summary:
   returned: always
   type: dict
   sample: {"succeeded": 4, "failed": 1, "timed_out": 0, "killed": 0, "lost": 0, "not_found": 0, "unreadable": 0,
-           "running": 0, "total": 5}
+           "running": 0, "waiting": 0, "total": 5}
 timedout:
   description:
     - Set when the task timeout (the C(timeout) keyword or C(TASK_TIMEOUT)) ended the wait while jobs still run, as core

@@ -21,6 +21,7 @@ SUMMARY_ORDER = (
     _record.NOT_FOUND,
     _record.UNREADABLE,
     _record.RUNNING,
+    _record.WAITING,
 )
 DETAILS_PER_STATE = 3
 _DETAIL_LENGTH = 60
@@ -33,7 +34,7 @@ def flat_entry(entry: JobEntry) -> dict:
     # rc is the module's own (command's exit status, for example); many modules return none, and the
     # exit code of the module process (1 for any module that fails) is no substitute: it is exit_code.
     rc = result.get("rc") if isinstance(result, dict) else None
-    return {
+    flat = {
         "ansible_job_id": entry.ansible_job_id,
         "state": job.get("state"),
         "reason": job.get("reason"),
@@ -49,6 +50,10 @@ def flat_entry(entry: JobEntry) -> dict:
         "progress": job.get("progress"),
         "result": result,
     }
+    if job.get("waiting_for"):
+        # Only while the job waits for its locks: the lock and its holder.
+        flat["waiting_for"] = job["waiting_for"]
+    return flat
 
 
 def listed_entry(entry: JobEntry) -> dict:
@@ -106,7 +111,7 @@ def summary_line(entries: t.Sequence[t.Mapping[str, t.Any]], *, skipped: int = 0
         if not members:
             continue
         part = f"{len(members)} {state}"
-        if state not in (_record.SUCCEEDED, _record.RUNNING):
+        if state not in (_record.SUCCEEDED, _record.RUNNING, _record.WAITING):
             details = [_detail(entry) for entry in members[:DETAILS_PER_STATE]]
             if len(members) > DETAILS_PER_STATE:
                 details.append(f"{len(members) - DETAILS_PER_STATE} more")

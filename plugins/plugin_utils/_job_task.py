@@ -21,9 +21,10 @@ from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SE
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
+from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_wait
 from ansible_collections.longrun.jobs.plugins.plugin_utils._output_follow import OutputFollower
 from ansible_collections.longrun.jobs.plugins.plugin_utils._progress import show_progress
-from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter
+from ansible_collections.longrun.jobs.plugins.plugin_utils._remote_wait import RemoteWaiter, waiting_text
 from ansible_collections.longrun.jobs.plugins.plugin_utils._run_request import RunRequest
 from ansible_collections.longrun.jobs.plugins.plugin_utils._target_agent import TargetAgent, async_dir_option
 from ansible_collections.longrun.jobs.plugins.plugin_utils._task_timeout import TASK_TIMEOUT_ERRORS, TaskDeadline
@@ -52,6 +53,9 @@ class JobTask:
         self._launching: t.Optional[dict] = None
         # Seconds between looks at the job's output while waiting, when the task follows it (set by prepare).
         self.follow_interval: t.Optional[float] = None
+        # The job's locks and how long it may wait for them (set by prepare, from run's lock options).
+        self.locks: t.List[str] = []
+        self.lock_timeout: t.Optional[int] = None
         self.poll = self._take_over_polling()
 
     def run(self, tmp: t.Any, task_vars: dict, prepare: t.Callable[[], t.Tuple[RunRequest, int]]) -> dict:
@@ -102,7 +106,10 @@ class JobTask:
                 f"async must be at most {MAX_SECONDS} seconds (100 years), got {limit}: set a limit the job can reach"
             )
         async_dir = async_dir_option(self.action)
-        plan = plan_launch(self.action, request, timeout=limit, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        plan = plan_launch(
+            self.action, request, timeout=limit, grace=grace, async_dir=async_dir, task_vars=task_vars,
+            locks=self.locks, lock_timeout=self.lock_timeout,
+        )
         agent = TargetAgent(self.action, task_vars, interpreter=plan.interpreter)
         self._launching = {"requested_jid": plan.request.jid}
         launched = launch(agent, plan)
@@ -157,12 +164,18 @@ class JobTask:
         if attached and isinstance(launched.job.get("timeout"), int):
             # The job found runs under the limit it was launched with.
             timeout = max(timeout, launched.job["timeout"])
-        limit = timeout + grace + SETTLE_SECONDS
+        # A job that waits for its locks starts its async limit only once it holds them.
+        limit = timeout + grace + SETTLE_SECONDS + lock_wait(self.locks, self.lock_timeout, timeout)
         # Before the wait: a run interrupted from here on leaves the job running, and this names it.
         name = launched.job.get("name")
+        waiting = waiting_text(launched.job)
+        if waiting:
+            start = f"is {waiting} (async {timeout} s once it starts)"
+        else:
+            start = f"{'runs' if attached else 'started'} (async {timeout} s)"
         show_progress(
-            f"[{waiter.host}] longrun: job {jid}{f' named {name}' if name else ''} "
-            f"{'runs' if attached else 'started'} (async {timeout} s); if this run is interrupted, the job goes on: "
+            f"[{waiter.host}] longrun: job {jid}{f' named {name}' if name else ''} {start}; "
+            "if this run is interrupted, the job goes on: "
             + (f"run again to attach to it, or collect it with longrun.jobs.async_status jid={name}" if name else
                f"collect it with longrun.jobs.async_status jid={jid}"),
             verbosity=self.announce_verbosity,
@@ -188,7 +201,8 @@ class JobTask:
             failed=True,
             msg=(
                 f"job {jid} did not report its end within {limit} s (async limit {timeout} s "
-                f"plus grace and settling time); check it with longrun.jobs.async_status"
+                f"plus grace{', lock_timeout' if self.locks else ''} and settling time); "
+                "check it with longrun.jobs.async_status"
             ),
         )
         return result

@@ -37,7 +37,8 @@ class LaunchPlan:
 
 
 def plan_launch(
-    action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict
+    action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict,
+    locks: t.Sequence[str] = (), lock_timeout: t.Optional[int] = None,
 ) -> LaunchPlan:
     module_args = dict(request.module_args)
     action._update_module_args(request.module_name, module_args, task_vars)
@@ -61,6 +62,8 @@ def plan_launch(
             args_data=payload.args_data,
             no_log=no_log,
             **identity,
+            locks=list(locks),
+            lock_timeout=lock_timeout,
         )
         return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 
@@ -70,7 +73,7 @@ def plan_launch(
     # Our executor runs the command: no module to build, and the target finds its own interpreter.
     launch_request = LaunchRequest(
         jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
-        command=command, no_log=no_log, **identity,
+        command=command, no_log=no_log, locks=list(locks), lock_timeout=lock_timeout, **identity,
     )
     return LaunchPlan(request=launch_request, interpreter=None, module_plan=module_plan)
 

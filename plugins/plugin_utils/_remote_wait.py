@@ -174,7 +174,7 @@ def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
 
     Computed from each job's timeout and the running time the target reports,
     so the two clocks need not agree. None when a running job has no limit on
-    record (a stock job), or nothing runs.
+    record (a stock job), or nothing runs; None too while a job waits for its locks, as its limit has not started.
     """
     now = time.monotonic()
     ends = []
@@ -182,6 +182,8 @@ def latest_end(entries: t.Sequence[JobEntry]) -> t.Optional[float]:
         if entry.finished:
             continue
         timeout, duration = entry.job.get("timeout"), entry.job.get("duration")
+        if entry.job.get("state") == "waiting":
+            return None
         if not isinstance(timeout, (int, float)) or not isinstance(duration, (int, float)):
             return None
         ends.append(now + max(0.0, timeout - duration) + LIMIT_MARGIN)
@@ -212,13 +214,31 @@ def progress_line(entries: t.Sequence[JobEntry], *, no_log: bool = False) -> str
     longest_text = f"{longest:.0f} s" if longest is not None else "unknown"
     if len(entries) == 1:
         entry = entries[0]
+        waiting = waiting_text(entry.job)
+        if waiting:
+            return f"job {entry.ansible_job_id} is {waiting}"
         running_for = f", running for {longest_text}" if longest is not None else ""
         return f"job {entry.ansible_job_id} is {entry.state}{running_for}{reported_progress(entry.job, no_log=no_log)}"
     finished = sum(1 for entry in entries if entry.finished)
+    waiting_count = sum(1 for entry in entries if entry.job.get("state") == "waiting")
     return (
-        f"{finished}/{len(entries)} jobs finished, {len(entries) - finished} running, "
-        f"longest running {longest_text}"
+        f"{finished}/{len(entries)} jobs finished, {len(entries) - finished - waiting_count} running, "
+        + (f"{waiting_count} waiting for locks, " if waiting_count else "")
+        + f"longest running {longest_text}"
     )
+
+
+def waiting_text(job: t.Mapping[str, t.Any]) -> str:
+    """For a job that waits for its locks: 'waiting for lock X (held by job J)'; else ''."""
+    if job.get("state") != "waiting":
+        return ""
+    waiting_for = job.get("waiting_for")
+    if not isinstance(waiting_for, dict) or not waiting_for.get("lock"):
+        return "waiting for its locks"
+    holder = waiting_for.get("holder")
+    holder_pid = waiting_for.get("holder_pid")
+    held_by = f" (held by job {holder})" if holder else f" (held by process {holder_pid})" if holder_pid else ""
+    return f"waiting for lock {waiting_for['lock']}{held_by}"
 
 
 def reported_progress(job: dict, *, no_log: bool = False) -> str:

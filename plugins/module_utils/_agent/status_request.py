@@ -260,10 +260,10 @@ def cleanup_one(async_dir: str, jid: str, *, check_mode: bool = False) -> Status
     record = _status.inspect_job(async_dir, jid)
     entry = job_entry(async_dir, record)
     removed = []
-    if record.state == _record.RUNNING:
+    if record.state in _record.ACTIVE_STATES:
         entry.failed = True
-        entry.job["msg"] = _sentences.record_kept(jid)
-        entry.job["reason"] = "running"
+        entry.job["msg"] = _sentences.record_kept(jid, waiting=record.state == _record.WAITING)
+        entry.job["reason"] = record.state
     elif record.state != _record.NOT_FOUND:
         if not check_mode:
             _store.remove_job_files(async_dir, jid)

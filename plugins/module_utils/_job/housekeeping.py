@@ -81,7 +81,7 @@ def cleanup_jobs(
         record = job.record
         if record.state == _record.NOT_FOUND:
             outcome.not_found.append(record.jid)
-        elif record.state == _record.RUNNING or _kill.orphan_alive(record):
+        elif record.state in _record.ACTIVE_STATES or _kill.orphan_alive(record):
             # A lost job whose process still runs is treated as running: its record is the only way to kill it.
             running.append(record.jid)
         else:

@@ -24,7 +24,7 @@ _ORPHAN_POLL = 0.1
 @dataclasses.dataclass
 class KillOutcome:
     records: t.List[_record.JobRecord]
-    # Jobs that were running and were (or, in check mode, would be) signalled.
+    # Jobs that were running (or waiting for their locks) and were (or, in check mode, would be) signalled.
     signalled: t.List[str]
     # Jobs that were running but cannot be killed by us, with the reason.
     refused: t.Dict[str, str]
@@ -40,7 +40,7 @@ class KillOutcome:
         if self.check_mode:
             return list(self.signalled)
         states = {record.jid: record.state for record in self.records}
-        return [jid for jid in self.signalled if states.get(jid) in (_record.KILLED, _record.RUNNING)]
+        return [jid for jid in self.signalled if states.get(jid) in (_record.KILLED, *_record.ACTIVE_STATES)]
 
 
 def kill_jobs(
@@ -59,7 +59,8 @@ def kill_jobs(
     refused: t.Dict[str, str] = {}
     for jid in jids:
         record = _status.inspect_job(async_dir, jid)
-        if record.state == _record.RUNNING:
+        if record.state in _record.ACTIVE_STATES:
+            # A waiting supervisor answers the same request: the job then never starts.
             if record.origin != "longrun" or not record.pid:
                 refused[jid] = _sentences.stock_job_not_killable(jid)
             else:
@@ -73,7 +74,7 @@ def kill_jobs(
                 record = _kill_orphan(async_dir, record, first_signal, grace)
             signalled.append(jid)
         records[jid] = record
-    waiting = [jid for jid in signalled if records[jid].state == _record.RUNNING]
+    waiting = [jid for jid in signalled if records[jid].state in _record.ACTIVE_STATES]
     if waiting and not check_mode:
         for record in _status.wait_for_jobs(async_dir, waiting, timeout=wait):
             records[record.jid] = record

@@ -10,8 +10,8 @@ keys, and once the job has ended the module result sits at the top level with
 no ``started`` key. Everything longrun adds lives under ``_longrun``.
 
 A job's end is set in one place: the transitions of JobRecord (``succeed``,
-``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose``, ``fail_to_save``) and
-its constructors for inferred records (``not_found``, ``unreadable``). They word
+``fail_module``, ``crash``, ``time_out``, ``kill``, ``time_out_waiting``, ``kill_waiting``, ``lose``,
+``fail_to_save``) and its constructors for inferred records (``not_found``, ``unreadable``). They word
 the end with sentences.py.
 """
 
@@ -307,6 +307,24 @@ class JobRecord:
         """A kill request ended the job: through its supervisor, or directly (orphan) when the supervisor was gone."""
         msg = _sentences.killed_on_request(self.jid, first_signal, last_signal, grace, orphan=orphan)
         self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal)
+
+    def wait_for_locks(self, waiting_for: dict) -> None:
+        """The supervisor waits for the job's locks: the job has not started, and its clock has not either."""
+        self.state, self.deadline, self.waiting_for = WAITING, None, waiting_for
+
+    def start_after_locks(self, started_at: t.Optional[str], deadline: t.Optional[str]) -> None:
+        """The supervisor holds the job's locks: the job starts now, and its async limit with it."""
+        self.state, self.waiting_for, self.started_at, self.deadline = RUNNING, None, started_at, deadline
+
+    def time_out_waiting(self, busy: str, seconds: t.Optional[int]) -> None:
+        """The job's locks were not free within its lock_timeout: it never started."""
+        msg = _sentences.lock_timed_out(self.jid, busy, seconds)
+        self._end(FAILED, REASON_LOCK_TIMEOUT, msg, {"failed": True, "msg": msg, "changed": False})
+
+    def kill_waiting(self, busy: str) -> None:
+        """A kill request came while the supervisor waited for the job's locks: nothing ran."""
+        msg = _sentences.killed_while_waiting(self.jid, busy)
+        self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": False})
 
     def lose(self, reason: str, *, file_system_problem: t.Optional[str] = None, async_dir: str = "") -> None:
         """The record says running, but the host rebooted or the supervisor died without recording an end.

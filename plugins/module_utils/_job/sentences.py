@@ -39,6 +39,17 @@ def killed_on_request(jid: str, first_signal: str, last_signal: str, grace: floa
     return sentence
 
 
+def lock_timed_out(jid: str, busy: str, seconds: t.Optional[int]) -> str:
+    return (
+        f"job {jid} never started: {busy} was not free within {seconds} s (lock_timeout); "
+        "raise lock_timeout, or find the holder with longrun.jobs.async_status mode=list"
+    )
+
+
+def killed_while_waiting(jid: str, busy: str) -> str:
+    return f"job {jid} was killed on request while it waited for {busy}; it never started"
+
+
 def crashed(jid: str, how: str) -> str:
     return f"job {jid} crashed: {how}"
 
@@ -127,10 +138,11 @@ def recovered_end(jid: str, supervisor_pid: t.Optional[int]) -> str:
     )
 
 
-def record_kept(jid: str) -> str:
-    """cleanup of one job (the stock form) that still runs."""
+def record_kept(jid: str, *, waiting: bool = False) -> str:
+    """cleanup of one job (the stock form) that still runs, or still waits for its locks."""
+    doing = "waiting for its locks" if waiting else "running"
     return (
-        f"job {jid} is still running, so its record was kept: wait for it to end, "
+        f"job {jid} is still {doing}, so its record was kept: wait for it to end, "
         "or use force: true to kill it first"
     )
 

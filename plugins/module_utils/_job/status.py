@@ -32,22 +32,23 @@ def with_progress(async_dir: str, record: _record.JobRecord) -> _record.JobRecor
 
 def _inspect(async_dir: str, jid: str) -> _record.JobRecord:
     record = _read(async_dir, jid)
-    if record.state != _record.RUNNING or record.origin != "longrun":
+    if record.state not in _record.ACTIVE_STATES or record.origin != "longrun":
         return record
     reason = _why_lost(record)
     if reason is None:
         return record
     # The supervisor may have written the end and exited since we read.
     record = _read(async_dir, jid)
-    if record.state != _record.RUNNING:
+    if record.state not in _record.ACTIVE_STATES:
         return record
-    if reason == _record.REASON_SUPERVISOR_GONE and not _module_running(record):
+    # A waiting job never started: nothing of it can be recovered.
+    if reason == _record.REASON_SUPERVISOR_GONE and record.state == _record.RUNNING and not _module_running(record):
         recovered = _recover_end(async_dir, jid)
         if recovered is not None:
             return recovered
         # Another reader may have recorded the end meanwhile.
         record = _read(async_dir, jid)
-        if record.state != _record.RUNNING:
+        if record.state not in _record.ACTIVE_STATES:
             return record
     problem = _store.file_system_problem(async_dir) if reason == _record.REASON_SUPERVISOR_GONE else None
     record.lose(reason, file_system_problem=problem, async_dir=async_dir)
@@ -86,7 +87,7 @@ def _recover_end(async_dir: str, jid: str) -> t.Optional[_record.JobRecord]:
 
 
 def _why_lost(record: _record.JobRecord) -> t.Optional[str]:
-    """The reason a running record is lost (a reboot, a dead supervisor), or None while it runs."""
+    """The reason an active (running or waiting) record is lost (a reboot, a dead supervisor), or None while it runs."""
     current_boot = _proc.read_boot_id()
     if record.boot_id and current_boot and record.boot_id != current_boot:
         return _record.REASON_HOST_REBOOTED

@@ -7,6 +7,8 @@
 It writes the running record, starts the module in a session of its own,
 releases the launcher, sleeps until the module exits, the deadline comes or a
 kill is requested, ends the process tree when it must, and records the end.
+A job with locks (locks.py) is first recorded waiting, released, and started
+once its supervisor holds them all; they go with the supervisor's exit.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
+    from ansible_collections.longrun.jobs.plugins.module_utils._job import locks as _locks
+
 # Signals that ask the supervisor to end the job: recorded as killed.
 KILL_REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 _LONGEST_SLEEP = 86400.0
@@ -46,6 +50,10 @@ class Supervisor:
         self.command_plan: t.Optional[t.Any] = None
         self.command_ended: t.Optional[datetime.datetime] = None
         self.deadline = time.monotonic() + spec.timeout
+        # The job's locks (lock option), held from the moment they are all taken until the supervisor exits.
+        self.locks: t.Optional[_locks.LockSet] = None
+        # Why a job that waited for its locks never started: "lock_timeout" or "killed".
+        self.ending = ""
         self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
         now = _record.utc_now()
         self.record = _record.JobRecord(
@@ -65,9 +73,14 @@ class Supervisor:
 
     def run(self) -> int:
         _handshake.block_signals()
+        busy = None
         try:
+            if self.spec.locks:
+                busy = self._open_locks()
             _store.write_record(self.spec.async_dir, self.record)
             job = _spawn.prepare_job(self.spec)
+            if self.locks is not None:
+                job.environment.update(self.locks.environment)
             self.command = job.shown_command
             self.command_plan = job.command_plan
         except BaseException:
@@ -79,6 +92,13 @@ class Supervisor:
             job.close()
             self._record_command_end_at_once()
             return 0
+        if busy is not None:
+            busy = self._wait_for_locks(busy)
+            if busy is not None:
+                job.close()
+                self._record_not_started(busy)
+                return 0
+            self._start_clock()
         _proc.become_child_subreaper()
         try:
             if self.command_plan is not None:
@@ -96,6 +116,73 @@ class Supervisor:
         ending = self._wait_for_end()
         self._record_end(ending)
         return 0
+
+    def _open_locks(self) -> t.Optional[_locks.Busy]:
+        """Open the job's locks (refusing the launch when one cannot be used) and take those that are free."""
+        # Imported here: jobs without locks never load it.
+        # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import locks as _locks
+
+        self.locks = _locks.LockSet(self.spec.async_dir, self.spec.locks, self.spec.jid)
+        self.record.locks = list(self.locks.names)
+        busy = self.locks.take()
+        if busy is not None:
+            self.record.wait_for_locks(busy.as_dict())
+        return busy
+
+    def _wait_for_locks(self, busy: _locks.Busy) -> t.Optional[_locks.Busy]:
+        """Try the locks until all are held (None), lock_timeout passes or a kill request comes (the busy lock).
+
+        self.ending says which: "lock_timeout" or "killed".
+        """
+        # pylint: disable-next=import-outside-toplevel,redefined-outer-name
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import locks as _locks
+
+        lock_set = self.locks
+        if lock_set is None:
+            return None
+        seconds = self.spec.lock_timeout if self.spec.lock_timeout is not None else self.spec.timeout
+        give_up_at = time.monotonic() + seconds
+        while True:
+            remaining = give_up_at - time.monotonic()
+            if remaining <= 0:
+                self.ending = "lock_timeout"
+                return busy
+            # Non-blocking tries between sleeps that a kill request ends at once.
+            if self._sleep_for_signal(min(_locks.POLL_INTERVAL, remaining)) in KILL_REQUEST_SIGNALS:
+                self.ending = "killed"
+                return busy
+            latest = lock_set.take()
+            if latest is None:
+                return None
+            if latest.as_dict() != busy.as_dict():
+                self.record.waiting_for = latest.as_dict()
+                try:
+                    _store.write_record(self.spec.async_dir, self.record)
+                except _store.StoreError:
+                    # Who holds the lock is news, not the job's state: the wait goes on.
+                    pass
+            busy = latest
+
+    def _start_clock(self) -> None:
+        """All locks are held: the job starts now, and so does its async limit."""
+        now = _record.utc_now()
+        self.deadline = time.monotonic() + self.spec.timeout
+        self.record.start_after_locks(
+            _record.format_time(now), _record.format_time(now + datetime.timedelta(seconds=self.spec.timeout))
+        )
+
+    def _record_not_started(self, busy: _locks.Busy) -> None:
+        """The locks were not all taken (lock_timeout, or a kill request): the job never ran."""
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.longrun.jobs.plugins.module_utils._job import outcome as _outcome
+
+        if self.ending == "killed":
+            self.record.kill_waiting(busy.describe())
+        else:
+            seconds = self.spec.lock_timeout if self.spec.lock_timeout is not None else self.spec.timeout
+            self.record.time_out_waiting(busy.describe(), seconds)
+        _outcome.save_end(self.spec.async_dir, self.record, None)
 
     def _release_launcher(self) -> None:
         if self.report_fd is not None:

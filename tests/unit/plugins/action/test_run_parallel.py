@@ -17,6 +17,7 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.longrun.jobs.plugins.action.run_parallel import ActionModule as RunParallelAction
+from ansible_collections.longrun.jobs.plugins.action.run_parallel import _default_name
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 from ansible_collections.longrun.jobs.plugins.plugin_utils import _remote_wait
@@ -333,3 +334,8 @@ def test_without_jobs_the_task_fails(run_parallel, remote_commands):
     assert result["failed"] is True
     assert "missing required arguments: jobs" in result["msg"]
     assert remote_commands.calls == []
+
+
+def test_the_default_name_of_a_job_skips_its_run_options():
+    job = {"lock": ["db"], "lock_timeout": 5, "grace": 1, "ansible.builtin.command": "make all"}
+    assert _default_name(job) == "command: make all"

@@ -103,6 +103,7 @@ def test_summarize_counts_every_state_and_the_total():
         "not_found": 0,
         "unreadable": 0,
         "running": 1,
+        "waiting": 0,
         "total": 4,
     }
 

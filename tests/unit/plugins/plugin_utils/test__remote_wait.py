@@ -319,8 +319,10 @@ def test_a_wait_of_zero_seconds_raises_the_connection_error_as_it_is(clock):
           {"finished": False, "job": {"timeout": 50, "duration": 45}}], 20 + _remote_wait.LIMIT_MARGIN),
         ([{"finished": False, "job": {"timeout": 30, "duration": 40}}], _remote_wait.LIMIT_MARGIN),
         ([{"finished": False, "job": {"timeout": 30, "duration": 1}}, {"finished": False, "job": {}}], None),
+        ([{"finished": False, "job": {"timeout": 30, "duration": 1}},
+          {"finished": False, "job": {"state": "waiting", "timeout": 30, "duration": 40}}], None),
     ],
-    ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job"],
+    ids=["nothing", "all-ended", "latest-of-two", "overdue", "stock-job", "waiting-for-locks"],
 )
 def test_latest_end(clock, entries, expected):
     end = _remote_wait.latest_end([JobEntry(**dict({"ansible_job_id": "j1"}, **entry)) for entry in entries])
@@ -451,3 +453,30 @@ def test_a_followed_wait_shows_the_progress_line_at_the_pace_of_the_window(monke
     # Seven windows of 2 s; the progress line every 6 s, as without follow.
     assert len(agent.requests) == 7
     assert len(progress) == 2
+
+
+def _waiting(jid: str, waiting_for: t.Optional[dict]) -> JobEntry:
+    job: dict = {"state": "waiting", "duration": 4}
+    if waiting_for is not None:
+        job["waiting_for"] = waiting_for
+    return JobEntry(ansible_job_id=jid, finished=False, failed=False, job=job)
+
+
+@pytest.mark.parametrize(
+    "waiting_for, line",
+    [
+        ({"lock": "db", "holder": "j7.7", "holder_pid": 7}, "job j1 is waiting for lock db (held by job j7.7)"),
+        ({"lock": "dpkg", "holder": None, "holder_pid": 99}, "job j1 is waiting for lock dpkg (held by process 99)"),
+        ({"lock": "db", "holder": None, "holder_pid": None}, "job j1 is waiting for lock db"),
+        (None, "job j1 is waiting for its locks"),
+    ],
+)
+def test_progress_line_of_a_job_waiting_for_a_lock(waiting_for, line):
+    assert _remote_wait.progress_line([_waiting("j1", waiting_for)]) == line
+
+
+def test_progress_line_counts_waiting_jobs_apart():
+    entries = [_waiting("j1", None), JobEntry.from_fields(_batch("running", durations=[3])["jobs"][0])]
+    assert _remote_wait.progress_line(entries) == (
+        "0/2 jobs finished, 1 running, 1 waiting for locks, longest running 4 s"
+    )

@@ -166,6 +166,18 @@ def test_launch_with_a_bad_limit_fails_clearly(tmp_path):
     assert reply == {"failed": True, "msg": "the async limit must be 1 to 3153600000 seconds (100 years), got 0"}
 
 
+def test_launch_with_bad_locks_fails_clearly(tmp_path):
+    launch = _launch_request(str(tmp_path), "print('{}')").replace(jid="j1", locks=["db"], lock_timeout=-1)
+    assert _run_with_argv(launch.to_wire()) == {
+        "failed": True, "msg": "lock_timeout must be 0 to 3153600000 seconds, got -1",
+    }
+    launch = launch.replace(locks=["../db"], lock_timeout=None)
+    reply = _run_with_argv(launch.to_wire())
+    assert reply["failed"] is True
+    assert reply["msg"].startswith("cannot launch the job: lock name '../db' is not valid")
+    assert not (tmp_path / ".locks").exists()
+
+
 @pytest.mark.parametrize(
     "stdout, expected",
     [

@@ -530,3 +530,20 @@ def test_job_refs_that_are_refused_name_both_forms(ref, problem):
 
 def test_a_jid_is_a_job_ref():
     assert _record.validate_job_ref("j123.45") == "j123.45"
+def test_a_waiting_record_is_active_and_shows_what_it_waits_for():
+    record = _record.JobRecord(jid="j2.2", state=_record.RUNNING, locks=["db"], deadline="2026-01-01T00:00:00.000Z")
+    record.wait_for_locks({"lock": "db", "holder": "j1.1", "holder_pid": 42})
+    assert record.state == _record.WAITING and record.deadline is None
+    assert not record.finished and not record.failed
+    public = record.public()
+    assert public["waiting_for"] == {"lock": "db", "holder": "j1.1", "holder_pid": 42}
+    assert public["locks"] == ["db"]
+    document = record.to_document("/async/j2.2")
+    assert document["started"] is True and document["finished"] is False
+    assert _record.record_from_document("j2.2", document) == record
+    record.start_after_locks("2026-01-01T00:00:05.000Z", "2026-01-01T00:01:05.000Z")
+    assert record.state == _record.RUNNING and record.waiting_for is None
+    assert "waiting_for" not in record.public()
+    record.time_out_waiting("the lock 'db'", 5)
+    assert (record.state, record.reason) == (_record.FAILED, _record.REASON_LOCK_TIMEOUT)
+    assert record.result == {"failed": True, "msg": record.msg, "changed": False}

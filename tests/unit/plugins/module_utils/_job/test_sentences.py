@@ -94,3 +94,17 @@ def test_escalation_is_said_only_when_sigkill_followed():
     assert _sentences.escalation("SIGTERM", "SIGTERM", 5) == ""
     assert _sentences.escalation("SIGKILL", "SIGKILL", 5) == ""
     assert _sentences.escalation("SIGHUP", "SIGKILL", 0) == ", then SIGKILL after 0 s grace"
+
+
+def test_sentences_of_jobs_that_waited_for_their_locks():
+    assert _sentences.record_kept("j1.1", waiting=True) == (
+        "job j1.1 is still waiting for its locks, so its record was kept: wait for it to end, "
+        "or use force: true to kill it first"
+    )
+    assert _sentences.lock_timed_out("j2.2", "the lock 'db' held by job j1.1", 30) == (
+        "job j2.2 never started: the lock 'db' held by job j1.1 was not free within 30 s (lock_timeout); "
+        "raise lock_timeout, or find the holder with longrun.jobs.async_status mode=list"
+    )
+    assert _sentences.killed_while_waiting("j2.2", "the lock 'db'") == (
+        "job j2.2 was killed on request while it waited for the lock 'db'; it never started"
+    )
