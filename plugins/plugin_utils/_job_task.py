@@ -17,7 +17,7 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, SETTLE_SECONDS
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, MAX_WINDOW, SETTLE_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
@@ -52,6 +52,8 @@ class JobTask:
         self._launching: t.Optional[dict] = None
         # Seconds between looks at the job's output while waiting, when the task follows it (set by prepare).
         self.follow_interval: t.Optional[float] = None
+        # on_controller_loss: kill: the seconds a wait window keeps the job's lease (set by prepare); None: keep.
+        self.lease: t.Optional[int] = None
         self.poll = self._take_over_polling()
 
     def run(self, tmp: t.Any, task_vars: dict, prepare: t.Callable[[], t.Tuple[RunRequest, int]]) -> dict:
@@ -102,7 +104,9 @@ class JobTask:
                 f"async must be at most {MAX_SECONDS} seconds (100 years), got {limit}: set a limit the job can reach"
             )
         async_dir = async_dir_option(self.action)
-        plan = plan_launch(self.action, request, timeout=limit, grace=grace, async_dir=async_dir, task_vars=task_vars)
+        plan = plan_launch(
+            self.action, request, timeout=limit, grace=grace, async_dir=async_dir, task_vars=task_vars, lease=self.lease
+        )
         agent = TargetAgent(self.action, task_vars, interpreter=plan.interpreter)
         self._launching = {"requested_jid": plan.request.jid}
         launched = launch(agent, plan)
@@ -124,10 +128,18 @@ class JobTask:
     def _wait_for_end(self, waiter: RemoteWaiter, launched: LaunchReply, grace: int) -> dict:
         jid = t.cast(str, launched.ansible_job_id)
         limit = self.task.async_val + grace + SETTLE_SECONDS
-        # Before the wait: a run interrupted from here on leaves the job running, and this names it.
+        # Before the wait: a run interrupted from here on leaves the job running (or, with a lease, ends it
+        # soon), and this names it.
+        if self.lease is None:
+            interrupted = f"the job goes on: collect it with longrun.jobs.async_status jid={jid}"
+        else:
+            interrupted = (
+                f"the job is killed within {min(self.poll, MAX_WINDOW) + self.lease:.0f} s (on_controller_loss: kill, "
+                f"controller_timeout {self.lease} s)"
+            )
         show_progress(
             f"[{waiter.host}] longrun: job {jid} started (async {self.task.async_val} s); "
-            f"if this run is interrupted, the job goes on: collect it with longrun.jobs.async_status jid={jid}",
+            f"if this run is interrupted, {interrupted}",
             verbosity=self.announce_verbosity,
         )
         try:

@@ -36,8 +36,10 @@ class LaunchPlan:
 
 
 def plan_launch(
-    action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict
+    action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict,
+    lease: t.Optional[int] = None,
 ) -> LaunchPlan:
+    """lease: on_controller_loss: kill, the seconds that a controller's wait keeps the job (None: keep)."""
     module_args = dict(request.module_args)
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.
@@ -57,6 +59,7 @@ def plan_launch(
             style=payload.style,
             args_data=payload.args_data,
             no_log=no_log,
+            lease=lease,
         )
         return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 
@@ -66,7 +69,7 @@ def plan_launch(
     # Our executor runs the command: no module to build, and the target finds its own interpreter.
     launch_request = LaunchRequest(
         jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
-        command=command, no_log=no_log,
+        command=command, no_log=no_log, lease=lease,
     )
     return LaunchPlan(request=launch_request, interpreter=None, module_plan=module_plan)
 

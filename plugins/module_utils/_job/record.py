@@ -10,7 +10,7 @@ keys, and once the job has ended the module result sits at the top level with
 no ``started`` key. Everything longrun adds lives under ``_longrun``.
 
 A job's end is set in one place: the transitions of JobRecord (``succeed``,
-``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose``, ``fail_to_save``) and
+``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose_controller``, ``lose``, ``fail_to_save``) and
 its constructors for inferred records (``not_found``, ``unreadable``). They word
 the end with sentences.py.
 """
@@ -297,6 +297,13 @@ class JobRecord:
         """A kill request ended the job: through its supervisor, or directly (orphan) when the supervisor was gone."""
         msg = _sentences.killed_on_request(self.jid, first_signal, last_signal, grace, orphan=orphan)
         self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal)
+
+    def lose_controller(self, seconds: t.Optional[int], first_signal: str, last_signal: str, grace: float) -> None:
+        """on_controller_loss: kill, and no controller renewed the job's lease for seconds: the supervisor ended it."""
+        msg = _sentences.controller_lost(self.jid, seconds, first_signal, last_signal, grace)
+        self._end(
+            KILLED, REASON_CONTROLLER_LOST, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal
+        )
 
     def lose(self, reason: str, *, file_system_problem: t.Optional[str] = None, async_dir: str = "") -> None:
         """The record says running, but the host rebooted or the supervisor died without recording an end.

@@ -39,6 +39,14 @@ def killed_on_request(jid: str, first_signal: str, last_signal: str, grace: floa
     return sentence
 
 
+def controller_lost(jid: str, seconds: t.Optional[int], first_signal: str, last_signal: str, grace: float) -> str:
+    return (
+        f"job {jid} was killed because no controller waited on it for {seconds} s (on_controller_loss: kill; "
+        f"the run that launched it was interrupted or lost its connection), "
+        f"with {first_signal}{escalation(first_signal, last_signal, grace)}"
+    )
+
+
 def crashed(jid: str, how: str) -> str:
     return f"job {jid} crashed: {how}"
 

@@ -5,8 +5,9 @@
 """The supervisor: owns one job from its running record to its recorded end.
 
 It writes the running record, starts the module in a session of its own,
-releases the launcher, sleeps until the module exits, the deadline comes or a
-kill is requested, ends the process tree when it must, and records the end.
+releases the launcher, sleeps until the module exits, the deadline comes, a
+kill is requested or (on_controller_loss: kill) the job's lease expires, ends
+the process tree when it must, and records the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import time
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import lease as _lease
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
@@ -46,6 +48,8 @@ class Supervisor:
         self.command_plan: t.Optional[t.Any] = None
         self.command_ended: t.Optional[datetime.datetime] = None
         self.deadline = time.monotonic() + spec.timeout
+        # on_controller_loss: kill: when the job's lease expires (epoch seconds), as last read; None: no lease.
+        self.lease_expires: t.Optional[float] = None
         self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
         now = _record.utc_now()
         self.record = _record.JobRecord(
@@ -60,12 +64,15 @@ class Supervisor:
             grace=spec.grace,
             no_log=spec.no_log or None,
             executor="command" if spec.style == "command" else None,
+            on_controller_loss="kill" if spec.lease is not None else None,
         )
 
     def run(self) -> int:
         _handshake.block_signals()
         try:
             _store.write_record(self.spec.async_dir, self.record)
+            if self.spec.lease is not None:
+                self.lease_expires = _lease.start_lease(self.spec.async_dir, self.spec.jid, self.spec.lease)
             job = _spawn.prepare_job(self.spec)
             self.command = job.shown_command
             self.command_plan = job.command_plan
@@ -134,7 +141,8 @@ class Supervisor:
         return None if info is None else info.si_signo
 
     def _wait_for_end(self) -> str:
-        """Sleep until the job exits ('exited'), the deadline passes ('timeout') or a kill request ('killed')."""
+        """Sleep until the job exits ('exited'), the deadline passes ('timeout'), a kill request ('killed')
+        or the lease expires ('controller_lost')."""
         while True:
             self._note_reaped(_proc.reap_children())
             if self.job_status is not None:
@@ -142,9 +150,27 @@ class Supervisor:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
+            lease_left = self.lease_remaining()
+            if lease_left is not None:
+                if lease_left <= 0:
+                    return "controller_lost"
+                remaining = min(remaining, lease_left)
             signo = self._sleep_for_signal(remaining)
             if signo in KILL_REQUEST_SIGNALS:
                 return "killed"
+
+    def lease_remaining(self) -> t.Optional[float]:
+        """Seconds until the job's lease expires (0 or less: expired, no controller renewed it); None: no lease.
+
+        Cheap while the lease runs: its file is read again only once the lease last read has expired.
+        """
+        if self.lease_expires is None:
+            return None
+        left = self.lease_expires - time.time()
+        if left > 0:
+            return left
+        self.lease_expires = _lease.lease_expiry(self.spec.async_dir, self.spec.jid, known=self.lease_expires)
+        return self.lease_expires - time.time()
 
     def _terminate(self, first_signal: int, grace: int) -> str:
         # The supervisor is the subreaper of the job's tree: its descendants are the tree, escapees included.
@@ -188,6 +214,8 @@ class Supervisor:
             last_signal = self._terminate(first_signal, grace)
             if ending == "timeout":
                 self.record.time_out(_proc.signal_name(first_signal), last_signal, grace)
+            elif ending == "controller_lost":
+                self.record.lose_controller(self.spec.lease, _proc.signal_name(first_signal), last_signal, grace)
             else:
                 self.record.kill(_proc.signal_name(first_signal), last_signal, grace)
         # The end removes the progress file: the record keeps its last report.
