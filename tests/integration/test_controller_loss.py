@@ -76,9 +76,11 @@ def start_playbook(
 
 
 def kill_mid_wait(
-    start_playbook: t.Callable[..., subprocess.Popen], out_dir: Path, async_dir: Path, **extra_vars: t.Any
+    start_playbook: t.Callable[..., subprocess.Popen], out_dir: Path, async_dir: Path, *,
+    signum: int = signal.SIGKILL, **extra_vars: t.Any
 ) -> tuple[str, list[int], float]:
-    """Start the waited job, SIGKILL ansible-playbook's whole process group mid-wait; (jid, job pids, kill time)."""
+    """Start the waited job, signal ansible-playbook's whole process group mid-wait (SIGKILL: a kill -9 or an AWX
+    cancel; SIGINT: Ctrl-C); (jid, job pids, kill time)."""
     process = start_playbook("controller_loss_wait.yml", extra_vars={"job_poll": POLL, **extra_vars})
     pid_file = out_dir / "job.pid"
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60, message="the job's pid file")
@@ -88,20 +90,25 @@ def kill_mid_wait(
     assert process.poll() is None, "ansible-playbook ended before it was killed"
     pids = [int(pid_file.read_text()), supervisor_pid(async_dir, jid)]
     assert pids_alive(pids) == pids
-    os.killpg(process.pid, signal.SIGKILL)
+    os.killpg(process.pid, signum)
     killed_at = time.monotonic()
-    process.wait()
+    process.wait(timeout=30)
     return jid, pids, killed_at
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_kill_ends_the_job_tree_once_no_controller_waits(
     start_playbook: t.Callable[..., subprocess.Popen], run_playbook: RunPlaybook, out_dir: Path, async_dir: Path,
-    marker: int,
+    marker: int, signum: int,
 ) -> None:
-    """The acceptance test: SIGKILL of ansible-playbook mid-wait, and the job tree ends within the documented time."""
+    """The acceptance test: SIGKILL of ansible-playbook mid-wait, and the job tree ends within the documented time.
+
+    SIGINT (Ctrl-C) ends the run too: the job goes the same way.
+    """
     jid, pids, killed_at = kill_mid_wait(
-        start_playbook, out_dir, async_dir, loss="kill", controller_timeout=CONTROLLER_TIMEOUT, sleep_seconds=marker,
+        start_playbook, out_dir, async_dir, signum=signum, loss="kill", controller_timeout=CONTROLLER_TIMEOUT,
+        sleep_seconds=marker,
     )
     sleeps = pids_with_sleep(marker)
     assert sleeps, "the job's sleep is not running"
