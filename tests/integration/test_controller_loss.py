@@ -155,7 +155,7 @@ def test_a_waited_job_outlives_its_controller_timeout(run_playbook: RunPlaybook,
     """Each wait window renews the lease: a job longer than controller_timeout is not killed while waited on."""
     run = run_playbook(
         "controller_loss_wait.yml",
-        extra_vars={"loss": "kill", "controller_timeout": 2, "sleep_seconds": 6, "job_poll": 1},
+        extra_vars={"loss": "kill", "controller_timeout": 3, "sleep_seconds": 8, "job_poll": 1},
     )
     run.assert_ok()
     job = run.load("job.json")
@@ -173,12 +173,12 @@ def test_a_fire_and_forget_job_with_kill_lives_while_async_status_reads_it(
     run.assert_ok()
     data = run.load("poll0.json")
     assert data["job"]["job"]["on_controller_loss"] == "kill"
-    # A 5 s wait on a job with a 4 s controller timeout, then a read 1 s later: it still runs.
+    # A 10 s wait on a job with an 8 s controller timeout, then a read 1 s later: it still runs.
     assert data["waited"]["job"]["state"] == "running"
     assert data["read_again"]["job"]["state"] == "running"
     expired = data["expired"]["job"]
     assert (expired["state"], expired["reason"]) == ("killed", "controller_lost")
-    assert "no controller waited on it for 4 s" in expired["msg"]
+    assert "no controller waited on it for 8 s" in expired["msg"]
     assert pids_with_sleep(marker) == []
 
 
