@@ -13,6 +13,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.plugin_utils._controller_loss import ControllerLossError, lease_seconds
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import named_job_options
 from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_options
@@ -45,6 +46,10 @@ class ActionModule(ActionBase):
             job.locks, job.lock_timeout = lock_options(options, async_limit=self._task.async_val)
             if options["follow"]:
                 job.follow_interval = self._follow_interval(options, poll=job.poll)
+            try:
+                job.lease = lease_seconds(options["on_controller_loss"], options["controller_timeout"])
+            except ControllerLossError as exc:
+                raise AnsibleActionFail(str(exc)) from None
             return resolve_wrapped_module(self, request, task_vars), options["grace"]
 
         return job.run(tmp, task_vars, prepare)

@@ -210,6 +210,8 @@ class ActionModule(ActionBase):
         stop_reason: t.Optional[str] = None
         removed = False
         while pending or running:
+            # An orphaned worker (ansible-playbook was killed) launches no more jobs: the running ones go on.
+            waiter.check_controller()
             remaining = None if overall is None else overall - (time.monotonic() - started)
             if remaining is not None and remaining <= 0:
                 stop_reason = f"the overall limit of {args['wait']} s (parallel_wait, or wait) passed"

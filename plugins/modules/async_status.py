@@ -90,6 +90,9 @@ options:
         a C(msg) that says to wait again; the jobs are not affected.
       - With O(mode=kill), how long to wait for the killed jobs to end; V(0) means O(grace) plus 10 seconds.
       - O(mode=output) reads at once and takes no O(wait); to see the output while waiting, use O(follow).
+      - A status or output request renews the lease of each job it names that M(longrun.jobs.run) launched with
+        C(on_controller_loss=kill), until the end of its wait (each remote call of a long wait) plus the job's
+        C(controller_timeout).
     type: float
     default: 0
   return_when:
@@ -548,7 +551,9 @@ job:
       description:
         - Why the job is not a success.
         - V(module_failed) when the module returned C(failed=true), V(module_crashed) when it did not return JSON
-          (a traceback, a crash, a signal, or a program that could not be executed), V(async_limit), V(kill_requested), V(supervisor_gone),
+          (a traceback, a crash, a signal, or a program that could not be executed), V(async_limit), V(kill_requested),
+          V(controller_lost) (a job of M(longrun.jobs.run) with C(on_controller_loss=kill) that no controller waited on
+          for its C(controller_timeout)), V(supervisor_gone),
           V(host_rebooted), V(no_record), V(bad_record), or V(result_not_saved) when the job ended but its result
           could not be written (typically a full disk).
         - V(lock_timeout) when the job's locks were not free within its C(lock_timeout); it never started (state

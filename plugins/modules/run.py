@@ -138,6 +138,32 @@ options:
     choices: [attach, fail, restart, skip]
     default: attach
     version_added: 0.1.0
+  on_controller_loss:
+    description:
+      - What happens to the job when no controller waits on it any more, because the run was interrupted (C(Ctrl-C),
+        a killed C(ansible-playbook), a cancelled CI or AWX job) or lost its connection to the host.
+      - V(keep) leaves the job running under its own C(async) limit, as stock C(async) does. Collect it later with
+        M(longrun.jobs.async_status).
+      - V(kill) gives the job a lease on the target that every window of the task's wait renews, and every
+        M(longrun.jobs.async_status) status or output request that names the job (each window of its
+        O(longrun.jobs.async_status#module:wait)). When no request renewed it for O(controller_timeout) seconds, the
+        supervisor ends the job's process tree (C(SIGTERM), then C(SIGKILL) after O(grace) seconds), and the job is
+        V(killed) with the reason V(controller_lost).
+      - With V(kill) and C(poll) above V(0), a job whose controller dies in the middle of a wait window is killed at
+        most C(poll) (at most 55) plus O(controller_timeout) seconds after that window began, plus O(grace) to end
+        the tree. A connection to the host lost for longer than that kills the job too.
+      - With V(kill) and C(poll=0), the job lives only as long as M(longrun.jobs.async_status) reads it at least every
+        O(controller_timeout) seconds (a wait counts until its end); the first read must come within
+        O(controller_timeout) seconds of the launch. Fire-and-forget jobs are never killed this way with V(keep).
+    type: str
+    choices: [keep, kill]
+    default: keep
+  controller_timeout:
+    description:
+      - With O(on_controller_loss=kill), the seconds a job outlives the end of the last wait window (or read) of its
+        controller; V(15) when not set, the least V(1).
+      - Refused with O(on_controller_loss=keep).
+    type: int
 notes:
   - Besides the options above, the arguments hold exactly one key that names a module, by
     FQCN or short name. Its value is that module's arguments, a free-form string or a dictionary, parsed as Ansible
@@ -269,6 +295,7 @@ EXAMPLES = r"""
     on_existing: skip
   async: 7200
   poll: 0
+
 - name: Migrate one database at a time, waiting at most 10 minutes for the lock
   longrun.jobs.run:
     ansible.builtin.command: /opt/app/migrate.sh
@@ -284,6 +311,14 @@ EXAMPLES = r"""
   async: 1800
   poll: 10
   become: true
+
+- name: Run a load test that must not outlive an interrupted run (Ctrl-C, an AWX cancel)
+  longrun.jobs.run:
+    ansible.builtin.command: /opt/bench/load-test.sh
+    on_controller_loss: kill
+    controller_timeout: 30
+  async: 3600
+  poll: 10
 """
 
 RETURN = r"""
@@ -315,6 +350,8 @@ job:
       it reported any; with C(poll) above 0 the line shown between waits includes it.
     - C(executor) is V(command) when the collection's command executor ran the command instead of the command module.
     - C(name) is the job's O(name), when it has one.
+    - C(on_controller_loss) is V(kill) for a job launched with O(on_controller_loss=kill); a job that no controller
+      waited on for O(controller_timeout) seconds is V(killed) with C(reason) V(controller_lost).
   returned: when the task has C(async)
   type: dict
   sample:

@@ -17,7 +17,7 @@ from ansible.errors import AnsibleAction, AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
-from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, SETTLE_SECONDS
+from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, MAX_WINDOW, SETTLE_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
@@ -56,6 +56,8 @@ class JobTask:
         # The job's locks and how long it may wait for them (set by prepare, from run's lock options).
         self.locks: t.List[str] = []
         self.lock_timeout: t.Optional[int] = None
+        # on_controller_loss: kill: the seconds a wait window keeps the job's lease (set by prepare); None: keep.
+        self.lease: t.Optional[int] = None
         self.poll = self._take_over_polling()
 
     def run(self, tmp: t.Any, task_vars: dict, prepare: t.Callable[[], t.Tuple[RunRequest, int]]) -> dict:
@@ -108,7 +110,7 @@ class JobTask:
         async_dir = async_dir_option(self.action)
         plan = plan_launch(
             self.action, request, timeout=limit, grace=grace, async_dir=async_dir, task_vars=task_vars,
-            locks=self.locks, lock_timeout=self.lock_timeout,
+            locks=self.locks, lock_timeout=self.lock_timeout, lease=self.lease,
         )
         agent = TargetAgent(self.action, task_vars, interpreter=plan.interpreter)
         self._launching = {"requested_jid": plan.request.jid}
@@ -166,18 +168,28 @@ class JobTask:
             timeout = max(timeout, launched.job["timeout"])
         # A job that waits for its locks starts its async limit only once it holds them.
         limit = timeout + grace + SETTLE_SECONDS + lock_wait(self.locks, self.lock_timeout, timeout)
-        # Before the wait: a run interrupted from here on leaves the job running, and this names it.
+        # Before the wait: a run interrupted from here on leaves the job running (or, with a lease, ends it
+        # soon), and this names it.
         name = launched.job.get("name")
         waiting = waiting_text(launched.job)
         if waiting:
             start = f"is {waiting} (async {timeout} s once it starts)"
         else:
             start = f"{'runs' if attached else 'started'} (async {timeout} s)"
+        if self.lease is not None:
+            interrupted = (
+                f"the job is killed within {min(self.poll, MAX_WINDOW) + self.lease:.0f} s (on_controller_loss: kill, "
+                f"controller_timeout {self.lease} s)"
+            )
+        elif name:
+            interrupted = (
+                f"the job goes on: run again to attach to it, or collect it with longrun.jobs.async_status jid={name}"
+            )
+        else:
+            interrupted = f"the job goes on: collect it with longrun.jobs.async_status jid={jid}"
         show_progress(
             f"[{waiter.host}] longrun: job {jid}{f' named {name}' if name else ''} {start}; "
-            "if this run is interrupted, the job goes on: "
-            + (f"run again to attach to it, or collect it with longrun.jobs.async_status jid={name}" if name else
-               f"collect it with longrun.jobs.async_status jid={jid}"),
+            f"if this run is interrupted, {interrupted}",
             verbosity=self.announce_verbosity,
         )
         try:

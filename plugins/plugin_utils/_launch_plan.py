@@ -38,8 +38,9 @@ class LaunchPlan:
 
 def plan_launch(
     action: t.Any, request: RunRequest, *, timeout: int, grace: int, async_dir: str, task_vars: dict,
-    locks: t.Sequence[str] = (), lock_timeout: t.Optional[int] = None,
+    locks: t.Sequence[str] = (), lock_timeout: t.Optional[int] = None, lease: t.Optional[int] = None,
 ) -> LaunchPlan:
+    """lease: on_controller_loss: kill, the seconds that a controller's wait keeps the job (None: keep)."""
     module_args = dict(request.module_args)
     action._update_module_args(request.module_name, module_args, task_vars)
     # The job outlives this task: it must make (and remove) its own tmp dir.
@@ -64,6 +65,7 @@ def plan_launch(
             **identity,
             locks=list(locks),
             lock_timeout=lock_timeout,
+            lease=lease,
         )
         return LaunchPlan(request=launch_request, interpreter=payload.interpreter if payload.style == "new" else None)
 
@@ -73,7 +75,7 @@ def plan_launch(
     # Our executor runs the command: no module to build, and the target finds its own interpreter.
     launch_request = LaunchRequest(
         jid=jid, async_dir=async_dir, timeout=timeout, grace=grace, interpreter="", payload="", style="command",
-        command=command, no_log=no_log, locks=list(locks), lock_timeout=lock_timeout, **identity,
+        command=command, no_log=no_log, locks=list(locks), lock_timeout=lock_timeout, lease=lease, **identity,
     )
     return LaunchPlan(request=launch_request, interpreter=None, module_plan=module_plan)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import typing as t
 
@@ -74,6 +75,10 @@ class Reconnector:
         self.lost_at = None
 
 
+class ControllerGone(AnsibleActionFail):
+    """The ansible-playbook (or ansible) process that started this worker is gone: nobody gets the result."""
+
+
 class RemoteWaiter:
     """Asks the agent on the target of an action plugin about jobs."""
 
@@ -81,6 +86,24 @@ class RemoteWaiter:
         self.agent = agent
         self.task_vars = task_vars
         self.async_dir = async_dir
+        # The process that runs the play. ansible-core's workers run in sessions of their own, so a SIGKILL of
+        # ansible-playbook (even of its whole process group: an OOM kill, a CI runner's or AWX's kill) leaves
+        # them running as orphans; the parent's change is how a waiting worker learns that its controller died.
+        self.controller_pid = os.getppid()
+
+    def check_controller(self) -> None:
+        """Raise ControllerGone once the process that runs the play has died.
+
+        An orphaned worker must stop waiting: its wait would renew the leases of jobs with
+        on_controller_loss: kill, and the window that saw the end would remove the job's files
+        though no one receives the result.
+        """
+        if os.getppid() != self.controller_pid:
+            msg = (
+                f"longrun: [{self.host}] the controller process (pid {self.controller_pid}) is gone, so this wait "
+                "stopped; the job goes on, unless it was launched with on_controller_loss: kill"
+            )
+            raise ControllerGone(msg, result={"failed": True, "msg": msg})
 
     @property
     def host(self) -> str:
@@ -130,6 +153,7 @@ class RemoteWaiter:
         reconnector = Reconnector(self, _what(request))
         progress_due = started + window
         while True:
+            self.check_controller()
             remaining = max(0.0, deadline - time.monotonic())
             this_window = min(window, remaining)
             asked = request

@@ -50,6 +50,8 @@ def launch_request(request: _protocol.LaunchRequest) -> _protocol.LaunchReply:
         raise AgentError(f"grace must be 0 to {MAX_SECONDS} seconds (100 years), got {request.grace!r}")
     if request.lock_timeout is not None and not 0 <= request.lock_timeout <= MAX_SECONDS:
         raise AgentError(f"lock_timeout must be 0 to {MAX_SECONDS} seconds, got {request.lock_timeout!r}")
+    if request.lease is not None and not 1 <= request.lease <= MAX_SECONDS:
+        raise AgentError(f"controller_timeout must be 1 to {MAX_SECONDS} seconds, got {request.lease!r}")
     try:
         # Like stock, the job id ends with the launcher's pid.
         jid = _record.validate_jid(f"{request.jid}.{os.getpid()}")

@@ -10,6 +10,7 @@ import typing as t
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import housekeeping as _housekeeping
 from ansible_collections.longrun.jobs.plugins.module_utils._job import kill as _kill
+from ansible_collections.longrun.jobs.plugins.module_utils._job import lease as _lease
 from ansible_collections.longrun.jobs.plugins.module_utils._job import output_reader as _output_reader
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import sentences as _sentences
@@ -178,6 +179,8 @@ def status_request(async_dir: str, request: StatusRequest, *, after_reply: t.Opt
     the controller refuses such a result (MODULE_STRICT_UTF8_RESPONSE), so it is not delivered.
     """
     jids = t.cast(t.List[str], request.jids)
+    # A controller (or a playbook's async_status) waits on these jobs: their leases hold until its wait ends.
+    _lease.renew_leases(async_dir, jids, wait=request.wait)
     records = _status.wait_for_jobs(async_dir, jids, timeout=request.wait, return_when=request.return_when)
     entries = [job_entry(async_dir, record) for record in records]
     if request.output:

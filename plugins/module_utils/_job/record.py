@@ -10,9 +10,9 @@ keys, and once the job has ended the module result sits at the top level with
 no ``started`` key. Everything longrun adds lives under ``_longrun``.
 
 A job's end is set in one place: the transitions of JobRecord (``succeed``,
-``fail_module``, ``crash``, ``time_out``, ``kill``, ``time_out_waiting``, ``kill_waiting``, ``lose``,
-``fail_to_save``) and its constructors for inferred records (``not_found``, ``unreadable``). They word
-the end with sentences.py.
+``fail_module``, ``crash``, ``time_out``, ``kill``, ``lose_controller``, ``time_out_waiting``, ``kill_waiting``,
+``lose_controller_waiting``, ``lose``, ``fail_to_save``) and its constructors for inferred records
+(``not_found``, ``unreadable``). They word the end with sentences.py.
 """
 
 from __future__ import annotations
@@ -325,6 +325,18 @@ class JobRecord:
         """A kill request came while the supervisor waited for the job's locks: nothing ran."""
         msg = _sentences.killed_while_waiting(self.jid, busy)
         self._end(KILLED, REASON_KILL_REQUESTED, msg, {"failed": True, "msg": msg, "changed": False})
+
+    def lose_controller(self, seconds: t.Optional[int], first_signal: str, last_signal: str, grace: float) -> None:
+        """on_controller_loss: kill, and no controller renewed the job's lease for seconds: the supervisor ended it."""
+        msg = _sentences.controller_lost(self.jid, seconds, first_signal, last_signal, grace)
+        self._end(
+            KILLED, REASON_CONTROLLER_LOST, msg, {"failed": True, "msg": msg, "changed": True}, signal=first_signal
+        )
+
+    def lose_controller_waiting(self, seconds: t.Optional[int], busy: str) -> None:
+        """on_controller_loss: kill, and no controller renewed the lease while the job waited for busy: nothing ran."""
+        msg = _sentences.controller_lost_while_waiting(self.jid, seconds, busy)
+        self._end(KILLED, REASON_CONTROLLER_LOST, msg, {"failed": True, "msg": msg, "changed": False})
 
     def lose(self, reason: str, *, file_system_problem: t.Optional[str] = None, async_dir: str = "") -> None:
         """The record says running, but the host rebooted or the supervisor died without recording an end.

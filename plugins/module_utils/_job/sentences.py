@@ -46,8 +46,23 @@ def lock_timed_out(jid: str, busy: str, seconds: t.Optional[int]) -> str:
     )
 
 
+def controller_lost_while_waiting(jid: str, seconds: t.Optional[int], busy: str) -> str:
+    return (
+        f"job {jid} was ended because no controller waited on it for {seconds} s (on_controller_loss: kill) "
+        f"while it waited for {busy}; it never started"
+    )
+
+
 def killed_while_waiting(jid: str, busy: str) -> str:
     return f"job {jid} was killed on request while it waited for {busy}; it never started"
+
+
+def controller_lost(jid: str, seconds: t.Optional[int], first_signal: str, last_signal: str, grace: float) -> str:
+    return (
+        f"job {jid} was killed because no controller waited on it for {seconds} s (on_controller_loss: kill; "
+        f"the run that launched it was interrupted or lost its connection), "
+        f"with {first_signal}{escalation(first_signal, last_signal, grace)}"
+    )
 
 
 def crashed(jid: str, how: str) -> str:

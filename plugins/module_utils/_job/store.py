@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 # Side files of a job: captured output, for non-Python modules the payload,
-# the kill request that mode=kill leaves for the supervisor, and the job's progress reports.
-SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill", ".progress")
+# the kill request that mode=kill leaves for the supervisor, the job's progress reports,
+# and the lease that the controllers' waits renew (on_controller_loss: kill).
+SIDE_SUFFIXES = (".stdout", ".stderr", ".module", ".args", ".kill", ".progress", ".lease")
 # The job's private work dir, whose tmp/ is its TMPDIR; removed when the job ends.
 WORK_SUFFIX = ".work"
 _TEMP_PREFIX = ".tmp-"
@@ -335,6 +336,28 @@ def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]
     if not isinstance(signal_name, str) or not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
         return None
     return signal_name, grace
+
+
+def write_lease(async_dir: str, jid: str, *, expires_at: float, seconds: int) -> None:
+    """Set when the job's lease expires (epoch seconds) and how long a controller's wait keeps it."""
+    data = json.dumps({"expires_at": expires_at, "seconds": seconds}).encode("utf-8")
+    _replace_file(async_dir, jid, side_path(async_dir, jid, ".lease"), [data], what="lease file")
+
+
+def read_lease(async_dir: str, jid: str) -> t.Optional[t.Tuple[float, int]]:
+    """(expires_at, seconds) of the job's lease, or None when it has none or it is malformed."""
+    try:
+        lease = json.loads(_read_own_file(side_path(async_dir, jid, ".lease"), 4096).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(lease, dict):
+        return None
+    expires_at, seconds = lease.get("expires_at"), lease.get("seconds")
+    if not isinstance(expires_at, (int, float)) or isinstance(expires_at, bool):
+        return None
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+        return None
+    return float(expires_at), seconds
 
 
 def record_mtime(async_dir: str, jid: str) -> t.Optional[float]:

@@ -5,8 +5,9 @@
 """The supervisor: owns one job from its running record to its recorded end.
 
 It writes the running record, starts the module in a session of its own,
-releases the launcher, sleeps until the module exits, the deadline comes or a
-kill is requested, ends the process tree when it must, and records the end.
+releases the launcher, sleeps until the module exits, the deadline comes, a
+kill is requested or (on_controller_loss: kill) the job's lease expires, ends
+the process tree when it must, and records the end.
 A job with locks (locks.py) is first recorded waiting, released, and started
 once its supervisor holds them all; they go with the supervisor's exit.
 """
@@ -19,6 +20,7 @@ import signal
 import time
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import handshake as _handshake
+from ansible_collections.longrun.jobs.plugins.module_utils._job import lease as _lease
 from ansible_collections.longrun.jobs.plugins.module_utils._job import proc as _proc
 from ansible_collections.longrun.jobs.plugins.module_utils._job import progress as _progress
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
@@ -52,8 +54,10 @@ class Supervisor:
         self.deadline = time.monotonic() + spec.timeout
         # The job's locks (lock option), held from the moment they are all taken until the supervisor exits.
         self.locks: t.Optional[_locks.LockSet] = None
-        # Why a job that waited for its locks never started: "lock_timeout" or "killed".
+        # Why a job that waited for its locks never started: "lock_timeout", "killed" or "controller_lost".
         self.ending = ""
+        # on_controller_loss: kill: when the job's lease expires (epoch seconds), as last read; None: no lease.
+        self.lease_expires: t.Optional[float] = None
         self.waited_signals = {signal.SIGCHLD, *KILL_REQUEST_SIGNALS}
         now = _record.utc_now()
         self.record = _record.JobRecord(
@@ -69,6 +73,7 @@ class Supervisor:
             no_log=spec.no_log or None,
             executor="command" if spec.style == "command" else None,
             name=spec.name,
+            on_controller_loss="kill" if spec.lease is not None else None,
         )
 
     def run(self) -> int:
@@ -78,6 +83,8 @@ class Supervisor:
             if self.spec.locks:
                 busy = self._open_locks()
             _store.write_record(self.spec.async_dir, self.record)
+            if self.spec.lease is not None:
+                self.lease_expires = _lease.start_lease(self.spec.async_dir, self.spec.jid, self.spec.lease)
             job = _spawn.prepare_job(self.spec)
             if self.locks is not None:
                 job.environment.update(self.locks.environment)
@@ -133,7 +140,7 @@ class Supervisor:
     def _wait_for_locks(self, busy: _locks.Busy) -> t.Optional[_locks.Busy]:
         """Try the locks until all are held (None), lock_timeout passes or a kill request comes (the busy lock).
 
-        self.ending says which: "lock_timeout" or "killed".
+        self.ending says which: "lock_timeout", "killed" or (no controller renewed the lease) "controller_lost".
         """
         # pylint: disable-next=import-outside-toplevel,redefined-outer-name
         from ansible_collections.longrun.jobs.plugins.module_utils._job import locks as _locks
@@ -151,6 +158,10 @@ class Supervisor:
             # Non-blocking tries between sleeps that a kill request ends at once.
             if self._sleep_for_signal(min(_locks.POLL_INTERVAL, remaining)) in KILL_REQUEST_SIGNALS:
                 self.ending = "killed"
+                return busy
+            lease_left = self.lease_remaining()
+            if lease_left is not None and lease_left <= 0:
+                self.ending = "controller_lost"
                 return busy
             latest = lock_set.take()
             if latest is None:
@@ -179,6 +190,8 @@ class Supervisor:
 
         if self.ending == "killed":
             self.record.kill_waiting(busy.describe())
+        elif self.ending == "controller_lost":
+            self.record.lose_controller_waiting(self.spec.lease, busy.describe())
         else:
             seconds = self.spec.lock_timeout if self.spec.lock_timeout is not None else self.spec.timeout
             self.record.time_out_waiting(busy.describe(), seconds)
@@ -222,7 +235,8 @@ class Supervisor:
         return None if info is None else info.si_signo
 
     def _wait_for_end(self) -> str:
-        """Sleep until the job exits ('exited'), the deadline passes ('timeout') or a kill request ('killed')."""
+        """Sleep until the job exits ('exited'), the deadline passes ('timeout'), a kill request ('killed')
+        or the lease expires ('controller_lost')."""
         while True:
             self._note_reaped(_proc.reap_children())
             if self.job_status is not None:
@@ -230,9 +244,27 @@ class Supervisor:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
+            lease_left = self.lease_remaining()
+            if lease_left is not None:
+                if lease_left <= 0:
+                    return "controller_lost"
+                remaining = min(remaining, lease_left)
             signo = self._sleep_for_signal(remaining)
             if signo in KILL_REQUEST_SIGNALS:
                 return "killed"
+
+    def lease_remaining(self) -> t.Optional[float]:
+        """Seconds until the job's lease expires (0 or less: expired, no controller renewed it); None: no lease.
+
+        Cheap while the lease runs: its file is read again only once the lease last read has expired.
+        """
+        if self.lease_expires is None:
+            return None
+        left = self.lease_expires - time.time()
+        if left > 0:
+            return left
+        self.lease_expires = _lease.lease_expiry(self.spec.async_dir, self.spec.jid, known=self.lease_expires)
+        return self.lease_expires - time.time()
 
     def _terminate(self, first_signal: int, grace: int) -> str:
         # The supervisor is the subreaper of the job's tree: its descendants are the tree, escapees included.
@@ -276,6 +308,8 @@ class Supervisor:
             last_signal = self._terminate(first_signal, grace)
             if ending == "timeout":
                 self.record.time_out(_proc.signal_name(first_signal), last_signal, grace)
+            elif ending == "controller_lost":
+                self.record.lose_controller(self.spec.lease, _proc.signal_name(first_signal), last_signal, grace)
             else:
                 self.record.kill(_proc.signal_name(first_signal), last_signal, grace)
         # The end removes the progress file: the record keeps its last report.

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import typing as t
 
@@ -480,3 +481,57 @@ def test_progress_line_counts_waiting_jobs_apart():
     assert _remote_wait.progress_line(entries) == (
         "0/2 jobs finished, 1 running, 1 waiting for locks, longest running 4 s"
     )
+def _wait_as_orphan(report_fd: int) -> None:
+    """In a child whose own parent dies before the second window: what the wait raised, written to report_fd."""
+    read_fd, write_fd = os.pipe()
+    if os.fork() == 0:
+        os.close(read_fd)
+        agent = ScriptedAgent([_reply("running"), _reply("running")])
+        waiter = RemoteWaiter(agent, {"inventory_hostname": "web1"}, "/async")
+        os.write(write_fd, b"x")
+        # The parent (the stand-in for ansible-playbook) exits now; wait until this process is its orphan.
+        deadline = time.monotonic() + 10
+        while os.getppid() == waiter.controller_pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            waiter.wait(JID, seconds=100, window=0)
+            outcome = "no error"
+        except _remote_wait.ControllerGone as exc:
+            outcome = f"{len(agent.requests)} requests: {exc.message}"
+        os.write(report_fd, outcome.encode())
+        os._exit(0)
+    os.close(write_fd)
+    os.read(read_fd, 1)
+    os._exit(0)
+
+
+def test_an_orphaned_worker_stops_waiting():
+    """ansible-core's workers outlive a SIGKILL of ansible-playbook: their waits must end, renewing nothing."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            _wait_as_orphan(write_fd)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    outcome = b"".join(chunks).decode()
+    assert outcome.startswith("0 requests: longrun: [web1] the controller process (pid "), outcome
+    assert "is gone, so this wait stopped; the job goes on, unless it was launched with on_controller_loss: kill" \
+        in outcome
+
+
+def test_a_waiter_of_a_living_controller_waits():
+    agent = ScriptedAgent([_reply("running"), _reply("succeeded")])
+    waiter = RemoteWaiter(agent, {}, "/async")
+    waiter.check_controller()
+    assert waiter.wait(JID, seconds=100, window=0.01).state == "succeeded"
