@@ -140,7 +140,7 @@ def test_keep_lets_the_job_finish_after_the_controller_is_killed(
     start_playbook: t.Callable[..., subprocess.Popen], run_playbook: RunPlaybook, out_dir: Path, async_dir: Path
 ) -> None:
     jid, _pids, killed_at = kill_mid_wait(start_playbook, out_dir, async_dir, loss="keep", sleep_seconds=12)
-    wait_until(lambda: (out_dir / "finished").exists(), timeout=40, message="the job to finish")
+    wait_until((out_dir / "finished").exists, timeout=40, message="the job to finish")
     # It outlived what a lease would have allowed.
     assert time.monotonic() - killed_at > POLL + CONTROLLER_TIMEOUT
     run = run_playbook("controller_loss_status.yml", extra_vars={"jid": jid, "status_wait": 10})

@@ -481,6 +481,8 @@ def test_progress_line_counts_waiting_jobs_apart():
     assert _remote_wait.progress_line(entries) == (
         "0/2 jobs finished, 1 running, 1 waiting for locks, longest running 4 s"
     )
+
+
 def _wait_as_orphan(report_fd: int) -> None:
     """In a child whose own parent dies before the second window: what the wait raised, written to report_fd."""
     read_fd, write_fd = os.pipe()

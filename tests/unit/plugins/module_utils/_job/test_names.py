@@ -180,8 +180,6 @@ def test_two_racing_launches_start_one_job(launcher, async_dir, janitor):
 
 
 def launcher_launch(async_dir: str, jid: str) -> dict:
-
-
     spec = _handshake.LaunchSpec(
         jid=jid, async_dir=async_dir, timeout=30, grace=1, interpreter=sys.executable, payload=SLEEPER.encode(),
     )
@@ -218,8 +216,6 @@ def test_a_names_dir_writable_by_others_is_refused(async_dir):
 
 
 def launch_message(async_dir: str, name: str, on_existing: str = "attach") -> dict:
-
-
     return LaunchRequest(
         jid="j42", async_dir=async_dir, timeout=30, grace=1, interpreter=sys.executable,
         payload=base64.b64encode(SLEEPER.encode()).decode(), name=name, on_existing=on_existing,

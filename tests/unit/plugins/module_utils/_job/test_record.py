@@ -530,6 +530,8 @@ def test_job_refs_that_are_refused_name_both_forms(ref, problem):
 
 def test_a_jid_is_a_job_ref():
     assert _record.validate_job_ref("j123.45") == "j123.45"
+
+
 def test_a_waiting_record_is_active_and_shows_what_it_waits_for():
     record = _record.JobRecord(jid="j2.2", state=_record.RUNNING, locks=["db"], deadline="2026-01-01T00:00:00.000Z")
     record.wait_for_locks({"lock": "db", "holder": "j1.1", "holder_pid": 42})
