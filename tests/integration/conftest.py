@@ -277,25 +277,66 @@ def async_dir(tmp_path: Path) -> Path:
     return path
 
 
+@dataclasses.dataclass
+class Background:
+    """An ansible-playbook run started by start_playbook: it runs in a session (process group) of its own."""
+
+    process: subprocess.Popen[bytes]
+    command: list[str]
+    out_dir: Path
+    started: float
+
+    def finish(self, timeout: float = 300) -> PlaybookRun:
+        """Wait for its end (past timeout, stop its process group and fail) and collect its output."""
+        stdout, stderr, timed_out = communicate_or_kill(self.process, timeout)
+        run = PlaybookRun(
+            command=self.command, rc=self.process.returncode, stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"), duration=time.monotonic() - self.started, out_dir=self.out_dir,
+        )
+        if timed_out:
+            raise AssertionError(f"ansible-playbook timed out after {timeout:g}s\n{run.report()}")
+        return run
+
+    def kill_group(self, signum: int = signal.SIGKILL) -> None:
+        """Signal ansible-playbook's process group, as a crash, Ctrl-C or a cancelled CI job does, and reap it."""
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+        self.process.communicate()
+
+
+class StartPlaybook(t.Protocol):
+    def __call__(
+        self,
+        playbook: str | Path,
+        *,
+        extra_vars: dict[str, t.Any] | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+    ) -> Background: ...
+
+
 @pytest.fixture
-def run_playbook(
+def start_playbook(
     target: Target,
     out_dir: Path,
     async_dir: Path,
     tmp_path: Path,
     ansible_playbook_bin: Path,
     collections_path: str,
-) -> RunPlaybook:
+) -> t.Iterator[StartPlaybook]:
+    """Start ansible-playbook against the target and return at once; what is left running is killed at the end."""
     call_numbers = itertools.count(1)
+    started: list[Background] = []
 
-    def run(
+    def start(
         playbook: str | Path,
         *,
         extra_vars: dict[str, t.Any] | None = None,
         env: dict[str, str] | None = None,
         check: bool = False,
-        timeout: float = 300,
-    ) -> PlaybookRun:
+    ) -> Background:
         playbook_path = PLAYBOOK_DIR / playbook
         if not playbook_path.exists():
             raise FileNotFoundError(playbook_path)
@@ -321,7 +362,6 @@ def run_playbook(
             **target.env,
             **(env or {}),
         }
-        started = time.monotonic()
         # Own session so a timeout can stop ansible-playbook and its workers as one group.
         process = subprocess.Popen(
             command,
@@ -333,18 +373,27 @@ def run_playbook(
             cwd=tmp_path,
             start_new_session=True,
         )
-        stdout, stderr, timed_out = communicate_or_kill(process, timeout)
-        result = PlaybookRun(
-            command=command,
-            rc=process.returncode,
-            stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"),
-            duration=time.monotonic() - started,
-            out_dir=out_dir,
-        )
-        if timed_out:
-            raise AssertionError(f"ansible-playbook timed out after {timeout:g}s\n{result.report()}")
-        return result
+        background = Background(process=process, command=command, out_dir=out_dir, started=time.monotonic())
+        started.append(background)
+        return background
+
+    yield start
+    for background in started:
+        if background.process.poll() is None:
+            background.kill_group()
+
+
+@pytest.fixture
+def run_playbook(start_playbook: StartPlaybook) -> RunPlaybook:
+    def run(
+        playbook: str | Path,
+        *,
+        extra_vars: dict[str, t.Any] | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        timeout: float = 300,
+    ) -> PlaybookRun:
+        return start_playbook(playbook, extra_vars=extra_vars, env=env, check=check).finish(timeout)
 
     return run
 

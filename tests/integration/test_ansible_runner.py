@@ -69,6 +69,16 @@ class Arrivals:
         return True
 
 
+def runner_envvars(collections_path: str, tmp_path: Path) -> dict:
+    """The environment of a runner's ansible-playbook: the collection, a private async dir, the venv's ansible."""
+    return {
+        "ANSIBLE_COLLECTIONS_PATH": collections_path,
+        "ANSIBLE_ASYNC_DIR": str(tmp_path / "async"),
+        # The ansible-playbook of the venv that runs the tests.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 def parse_utc(text: str) -> float:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
@@ -76,26 +86,8 @@ def parse_utc(text: str) -> float:
 def test_progress_and_output_arrive_as_runner_events_while_the_job_runs(
     tmp_path: Path, collections_path: str, target_python: str
 ) -> None:
-    private = tmp_path / "runner"
-    (private / "project").mkdir(parents=True)
-    (private / "inventory").mkdir()
-    (private / "project" / "progress.yml").write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
-    hostvars = {"ansible_connection": "local", "ansible_python_interpreter": target_python}
-    (private / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": hostvars}}}))
-    arrivals = Arrivals()
-
-    runner = ansible_runner.run(
-        private_data_dir=str(private),
-        playbook="progress.yml",
-        envvars={
-            "ANSIBLE_COLLECTIONS_PATH": collections_path,
-            "ANSIBLE_ASYNC_DIR": str(tmp_path / "async"),
-            # The ansible-playbook of the venv that runs the tests.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        },
-        event_handler=arrivals,
-        quiet=True,
-        timeout=300,
+    runner, arrivals = run_with_runner(
+        tmp_path, "runner", PLAYBOOK, collections_path=collections_path, inventory=local_inventory(target_python)
     )
 
     stdout = runner.stdout.read() if runner.stdout else ""
@@ -173,11 +165,7 @@ def run_with_runner(
     runner = ansible_runner.run(
         private_data_dir=str(private),
         playbook="playbook.yml",
-        envvars={
-            "ANSIBLE_COLLECTIONS_PATH": collections_path,
-            "ANSIBLE_ASYNC_DIR": str(tmp_path / "async"),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        },
+        envvars=runner_envvars(collections_path, tmp_path),
         event_handler=arrivals,
         quiet=True,
         timeout=300,

@@ -8,18 +8,16 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from conftest import StartPlaybook
 from helpers import pids_alive, pids_with_cmdline, wait_until
-from playbook_run import RunPlaybook, Target
+from playbook_run import RunPlaybook
 
-INTEGRATION_DIR = Path(__file__).resolve().parent
-PLAYBOOK_DIR = INTEGRATION_DIR / "playbooks"
 JID_RE = re.compile(r"\Aj[0-9]+\.[0-9]+\Z")
 POLL = 2
 CONTROLLER_TIMEOUT = 5
@@ -40,48 +38,13 @@ def supervisor_pid(async_dir: Path, jid: str) -> int:
     return json.loads((async_dir / jid).read_text())["_longrun"]["pid"]
 
 
-@pytest.fixture
-def start_playbook(
-    target: Target, out_dir: Path, async_dir: Path, tmp_path: Path, ansible_playbook_bin: Path, collections_path: str
-) -> t.Iterator[t.Callable[..., subprocess.Popen]]:
-    """Start ansible-playbook in a session of its own (as a terminal or AWX runs it) and leave it running."""
-    started: list[subprocess.Popen] = []
-
-    def start(playbook: str, *, extra_vars: dict[str, t.Any]) -> subprocess.Popen:
-        vars_file = tmp_path / f"start-vars-{len(started)}.json"
-        vars_file.write_text(json.dumps({**extra_vars, "out_dir": str(out_dir), "async_dir": str(async_dir)}))
-        command = [str(ansible_playbook_bin), "-i", str(target.inventory), str(PLAYBOOK_DIR / playbook),
-                   "-e", f"@{vars_file}"]
-        env = {
-            **os.environ,
-            "ANSIBLE_COLLECTIONS_PATH": collections_path,
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_ASYNC_DIR": str(async_dir),
-            **target.env,
-        }
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            cwd=tmp_path, start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def kill_mid_wait(
-    start_playbook: t.Callable[..., subprocess.Popen], out_dir: Path, async_dir: Path, *,
+    start_playbook: StartPlaybook, out_dir: Path, async_dir: Path, *,
     signum: int = signal.SIGKILL, **extra_vars: t.Any
 ) -> tuple[str, list[int], float]:
     """Start the waited job, signal ansible-playbook's whole process group mid-wait (SIGKILL: a kill -9 or an AWX
     cancel; SIGINT: Ctrl-C); (jid, job pids, kill time)."""
-    process = start_playbook("controller_loss_wait.yml", extra_vars={"job_poll": POLL, **extra_vars})
+    process = start_playbook("controller_loss_wait.yml", extra_vars={"job_poll": POLL, **extra_vars}).process
     pid_file = out_dir / "job.pid"
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60, message="the job's pid file")
     (jid,) = job_ids(async_dir)
@@ -92,14 +55,14 @@ def kill_mid_wait(
     assert pids_alive(pids) == pids
     os.killpg(process.pid, signum)
     killed_at = time.monotonic()
-    process.wait(timeout=30)
+    process.communicate(timeout=30)
     return jid, pids, killed_at
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_kill_ends_the_job_tree_once_no_controller_waits(
-    start_playbook: t.Callable[..., subprocess.Popen], run_playbook: RunPlaybook, out_dir: Path, async_dir: Path,
+    start_playbook: StartPlaybook, run_playbook: RunPlaybook, out_dir: Path, async_dir: Path,
     marker: int, signum: int,
 ) -> None:
     """The acceptance test: SIGKILL of ansible-playbook mid-wait, and the job tree ends within the documented time.
@@ -137,7 +100,7 @@ def test_kill_ends_the_job_tree_once_no_controller_waits(
 
 @pytest.mark.slow
 def test_keep_lets_the_job_finish_after_the_controller_is_killed(
-    start_playbook: t.Callable[..., subprocess.Popen], run_playbook: RunPlaybook, out_dir: Path, async_dir: Path
+    start_playbook: StartPlaybook, run_playbook: RunPlaybook, out_dir: Path, async_dir: Path
 ) -> None:
     jid, _pids, killed_at = kill_mid_wait(start_playbook, out_dir, async_dir, loss="keep", sleep_seconds=12)
     wait_until((out_dir / "finished").exists, timeout=40, message="the job to finish")

@@ -4,85 +4,15 @@ two racing runs launch one job, on_existing says what else to do, and async_stat
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import signal
-import subprocess
 import time
 import typing as t
 from pathlib import Path
 
-import pytest
-
-from conftest import communicate_or_kill
+from conftest import StartPlaybook
 from helpers import wait_until
-from playbook_run import PlaybookRun, RunPlaybook, Target
+from playbook_run import RunPlaybook
 
-INTEGRATION_DIR = Path(__file__).resolve().parent
-PLAYBOOK_DIR = INTEGRATION_DIR / "playbooks"
-
-
-@dataclasses.dataclass
-class Background:
-    process: subprocess.Popen[bytes]
-    command: list[str]
-    out_dir: Path
-    started: float
-
-    def finish(self, timeout: float = 180) -> PlaybookRun:
-        stdout, stderr, timed_out = communicate_or_kill(self.process, timeout)
-        run = PlaybookRun(
-            command=self.command, rc=self.process.returncode, stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"), duration=time.monotonic() - self.started, out_dir=self.out_dir,
-        )
-        if timed_out:
-            raise AssertionError(f"ansible-playbook timed out after {timeout:g}s\n{run.report()}")
-        return run
-
-    def kill_group(self) -> None:
-        """SIGKILL ansible-playbook and its workers, as a crash or a cancelled CI job does."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.communicate()
-
-
-@pytest.fixture
-def start_playbook(
-    target: Target, out_dir: Path, async_dir: Path, tmp_path: Path, ansible_playbook_bin: Path, collections_path: str
-) -> t.Iterator[t.Callable[..., Background]]:
-    """Start ansible-playbook in its own process group, as run_playbook runs it, and return at once."""
-    started: list[Background] = []
-
-    def start(playbook: str, *, extra_vars: dict[str, t.Any]) -> Background:
-        vars_file = tmp_path / f"bg-vars-{len(started)}.json"
-        vars_file.write_text(json.dumps({**extra_vars, "out_dir": str(out_dir), "async_dir": str(async_dir)}))
-        command = [str(ansible_playbook_bin), "-i", str(target.inventory), str(PLAYBOOK_DIR / playbook),
-                   "-e", f"@{vars_file}"]
-        env = {
-            **os.environ,
-            "ANSIBLE_COLLECTIONS_PATH": collections_path,
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_ASYNC_DIR": str(async_dir),
-            **target.env,
-        }
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=tmp_path, start_new_session=True,
-        )
-        background = Background(process=process, command=command, out_dir=out_dir, started=time.monotonic())
-        started.append(background)
-        return background
-
-    yield start
-    for background in started:
-        if background.process.poll() is None:
-            background.kill_group()
 
 
 def records(async_dir: Path) -> list[str]:
@@ -94,7 +24,7 @@ def marker_lines(path: Path) -> list[str]:
 
 
 def test_a_rerun_after_the_controller_was_killed_attaches_to_the_job(
-    start_playbook, run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path
+    start_playbook: StartPlaybook, run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path
 ):
     """ACCEPTANCE: SIGKILL of ansible-playbook 3 s into a named 20 s job; the re-run returns that job's result."""
     marker_file = tmp_path / "marker"
@@ -127,7 +57,9 @@ def test_a_rerun_after_the_controller_was_killed_attaches_to_the_job(
     assert records(async_dir) == [jid]
 
 
-def test_two_racing_runs_launch_one_job(start_playbook, run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path):
+def test_two_racing_runs_launch_one_job(
+    start_playbook: StartPlaybook, run_playbook: RunPlaybook, async_dir: Path, tmp_path: Path
+):
     """ACCEPTANCE: two ansible-playbook processes launch the same name at once; exactly one job runs."""
     marker_file = tmp_path / "marker"
     common = {"job_name": "only-once", "marker_file": str(marker_file), "seconds": 6, "poll": 1}

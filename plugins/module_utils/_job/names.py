@@ -135,23 +135,7 @@ def write_mapping(async_dir: str, name: str, jid: str, *, collected: bool = Fals
     document: dict = {"jid": _record.validate_jid(jid)}
     if collected:
         document["collected"] = True
-    data = json.dumps(document).encode("utf-8")
-    temp_path = None
-    try:
-        fd, temp_path = _store.create_private_file(names_dir(async_dir), f".tmp-{name}-")
-        try:
-            _store.write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp_path, path)
-    except OSError as exc:
-        if temp_path is not None:
-            _unlink_quietly(temp_path)
-        raise _store.StoreError(
-            f"cannot write the job name file {path}: {exc.strerror or exc}; free space or set ansible_async_dir "
-            "elsewhere"
-        ) from exc
+    _store.replace_file(path, [json.dumps(document).encode("utf-8")], what="job name file", temp_name=name)
 
 
 def resolve(async_dir: str, ref: str) -> t.Optional[str]:

@@ -154,7 +154,7 @@ def write_document(async_dir: str, jid: str, document: dict) -> str:
     A failed write removes its temp file and leaves any earlier record intact.
     """
     path = record_path(async_dir, jid)
-    _replace_file(async_dir, jid, path, [json.dumps(document, sort_keys=True).encode("utf-8")], what="status file")
+    replace_file(path, [json.dumps(document, sort_keys=True).encode("utf-8")], what="status file", temp_name=jid)
     return path
 
 
@@ -165,14 +165,19 @@ def write_document_chunks(async_dir: str, jid: str, chunks: t.Iterable[bytes]) -
     does not grow with them. The pieces must form one JSON object.
     """
     path = record_path(async_dir, jid)
-    _replace_file(async_dir, jid, path, chunks, what="status file")
+    replace_file(path, chunks, what="status file", temp_name=jid)
     return path
 
 
-def _replace_file(async_dir: str, jid: str, path: str, chunks: t.Iterable[bytes], *, what: str) -> None:
+def replace_file(path: str, chunks: t.Iterable[bytes], *, what: str, temp_name: str) -> None:
+    """Atomically replace the file at path (a file of the async dir, named by a validated jid or name).
+
+    The temp file, .tmp-<temp_name>-..., is made next to it; a failed write removes it and leaves
+    the earlier file intact. what names the file in the error.
+    """
     temp_path = None
     try:
-        fd, temp_path = create_private_file(async_dir, f"{_TEMP_PREFIX}{jid}-")
+        fd, temp_path = create_private_file(os.path.dirname(path), f"{_TEMP_PREFIX}{temp_name}-")
         try:
             os.fchmod(fd, FILE_MODE)
             for data in chunks:
@@ -321,7 +326,7 @@ def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
 def write_kill_request(async_dir: str, jid: str, *, signal_name: str, grace: int) -> None:
     """Tell the job's supervisor how to kill (it reads this when signalled)."""
     data = json.dumps({"signal": signal_name, "grace": grace}).encode("utf-8")
-    _replace_file(async_dir, jid, side_path(async_dir, jid, ".kill"), [data], what="kill request")
+    replace_file(side_path(async_dir, jid, ".kill"), [data], what="kill request", temp_name=jid)
 
 
 def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]:
@@ -341,7 +346,7 @@ def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]
 def write_lease(async_dir: str, jid: str, *, expires_at: float, seconds: int) -> None:
     """Set when the job's lease expires (epoch seconds) and how long a controller's wait keeps it."""
     data = json.dumps({"expires_at": expires_at, "seconds": seconds}).encode("utf-8")
-    _replace_file(async_dir, jid, side_path(async_dir, jid, ".lease"), [data], what="lease file")
+    replace_file(side_path(async_dir, jid, ".lease"), [data], what="lease file", temp_name=jid)
 
 
 def read_lease(async_dir: str, jid: str) -> t.Optional[t.Tuple[float, int]]:
