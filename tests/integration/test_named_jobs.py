@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-import typing as t
 from pathlib import Path
 
 from conftest import StartPlaybook
 from helpers import wait_until
 from playbook_run import RunPlaybook
-
 
 
 def records(async_dir: Path) -> list[str]:
