@@ -11,10 +11,10 @@ A module added to the target side is therefore shipped as soon as something impo
 
 from __future__ import annotations
 
-import ast
 import base64
 import functools
 import pathlib
+import re
 import typing as t
 import zlib
 
@@ -63,8 +63,40 @@ def source_path(module: str) -> t.Optional[pathlib.Path]:
     return path if path.is_file() else None
 
 
-def _is_type_checking_block(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+# Import statements found line by line: parsing and walking every module with ast cost each task ~90 ms,
+# in every worker, since a worker's caches die with it. The unit tests check it against ast's view.
+_TYPE_CHECKING_LINE = re.compile(r"[ \t]*if[ \t]+TYPE_CHECKING[ \t]*:[ \t]*(?:#.*)?\Z")
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n]*)", re.M)
+
+
+def _runtime_source(source: str) -> str:
+    """The source without its ``if TYPE_CHECKING:`` blocks: imports for type checkers only, which never run."""
+    kept: t.List[str] = []
+    block_indent: t.Optional[int] = None
+    for line in source.splitlines():
+        text = line.lstrip()
+        indent = len(line) - len(text)
+        if block_indent is not None:
+            if not text or indent > block_indent:
+                continue
+            block_indent = None
+        if _TYPE_CHECKING_LINE.match(line):
+            block_indent = indent
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _imported_names(clause: str) -> t.List[str]:
+    """The names of an import clause: ``a as b, c`` or ``(a,\n b)``, comments dropped."""
+    names = []
+    for line in clause.strip("()").splitlines():
+        for part in line.split("#", 1)[0].split(","):
+            words = part.split()
+            if words:
+                names.append(words[0])
+    return names
 
 
 def imported_modules(module: str, source: str) -> t.List[str]:
@@ -75,23 +107,17 @@ def imported_modules(module: str, source: str) -> t.List[str]:
     found: t.List[str] = []
     is_package = (source_path(module) or pathlib.Path()).name == "__init__.py"
     package = module.split(".") if is_package else module.split(".")[:-1]
-    pending: t.List[ast.AST] = [ast.parse(source)]
-    while pending:
-        node = pending.pop()
-        if _is_type_checking_block(node):
-            continue
-        pending.extend(ast.iter_child_nodes(node))
-        names: t.List[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                # from . import x, from ..y import z: relative to the module's package.
-                parts = package[: len(package) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+    runtime = _runtime_source(source)
+    for match in _FROM_IMPORT.finditer(runtime):
+        dots, base, clause = match.groups()
+        if dots:
+            # from . import x, from ..y import z: relative to the module's package.
+            parts = package[: len(package) - len(dots) + 1]
+            base = ".".join(parts + ([base] if base else []))
+        names = [base] + [f"{base}.{name}" for name in _imported_names(clause)]
         found.extend(name for name in names if source_path(name) is not None)
+    for match in _PLAIN_IMPORT.finditer(runtime):
+        found.extend(name for name in _imported_names(match.group(1)) if source_path(name) is not None)
     return found
 
 
@@ -128,4 +154,5 @@ def agent_source() -> str:
 @functools.lru_cache(maxsize=1)
 def agent_program() -> str:
     """The agent as base64 of zlib-compressed source, encoded once and built once per controller process."""
-    return base64.b64encode(zlib.compress(agent_source().encode("utf-8"), 9)).decode("ascii")
+    # Level 6: level 9 makes it 0.5% smaller for twice the time (about 10 ms more per task).
+    return base64.b64encode(zlib.compress(agent_source().encode("utf-8"), 6)).decode("ascii")

@@ -68,6 +68,55 @@ def test_imported_modules_skips_type_checking_blocks_and_sees_function_imports()
     assert "os" not in found
 
 
+def test_imported_modules_reads_multi_line_imports_aliases_and_comments():
+    source = (
+        f"from {MU}._job import (  # what the launch needs\n"
+        "    handshake as _handshake,\n"
+        "    spawn,  # the job's process\n"
+        ")\n"
+        f"import {MU}._timing as _timing, os\n"
+        "def f():\n"
+        "    if TYPE_CHECKING:\n"
+        f"        from {MU}._job import kill\n"
+        f"    from {MU}._job import store  # after the block\n"
+        '"""A docstring that says: from here on, import nothing."""\n'
+    )
+
+    found = set(imported_modules(f"{MU}._agent.main", source))
+
+    assert found == {f"{MU}._job", f"{MU}._job.handshake", f"{MU}._job.spawn", f"{MU}._timing", f"{MU}._job.store"}
+
+
+def _ast_imported_modules(module: str, source: str) -> set:
+    """What the imports of source are by Python's own parser: the reference the line scan must match."""
+    package = module.split(".") if (_agent_bundle.source_path(module).name == "__init__.py") else module.split(".")[:-1]
+    found = set()
+    pending = [ast.parse(source)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        found.update(name for name in names if _agent_bundle.source_path(name) is not None)
+    return found
+
+
+def test_the_line_scan_finds_what_pythons_parser_finds_in_every_bundled_module():
+    closure = import_closure()
+
+    for name, (_is_package, source) in closure.items():
+        if source:
+            assert set(imported_modules(name, source)) == _ast_imported_modules(name, source), name
+
+
 def test_relative_imports_resolve_against_the_package():
     found = imported_modules(f"{MU}._agent.main", "from . import rounds\nfrom .._job import record\n")
 
