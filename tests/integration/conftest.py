@@ -19,7 +19,6 @@ import os
 import pwd
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -42,14 +41,22 @@ from sshd_server import (  # noqa: E402
     wait_for_ssh_banner,
     write_sshd_config,
 )
-from playbook_run import TARGET_HOST, PlaybookRun, RunPlaybook, Target, tail  # noqa: E402
+from playbook_run import (  # noqa: E402
+    STOP_GRACE,
+    TARGET_HOST,
+    Background,
+    PlaybookRun,
+    RunPlaybook,
+    StartPlaybook,
+    Target,
+    tail,
+)
 
 REPO_ROOT = INTEGRATION_DIR.parents[1]
 PLAYBOOK_DIR = INTEGRATION_DIR / "playbooks"
 SSHD_BINARY = Path("/usr/sbin/sshd")
 SSHD_START_TIMEOUT = 15.0
 SSHD_PORT_ATTEMPTS = 3
-STOP_GRACE = 5.0
 RESERVED_EXTRA_VARS = ("out_dir", "async_dir")
 
 
@@ -99,29 +106,6 @@ def close_ssh_masters(control_path_dir: Path) -> None:
             )
     # A master whose socket vanished ignores `-O exit`; its title still names our private dir.
     terminate_pids(pids_with_cmdline(str(control_path_dir)), grace=STOP_GRACE)
-
-
-def communicate_or_kill(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes, bool]:
-    """Collect output; past ``timeout`` stop the process group. Returns (stdout, stderr, timed_out)."""
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-        return stdout, stderr, False
-    except subprocess.TimeoutExpired:
-        pass
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            stdout, stderr = process.communicate(timeout=STOP_GRACE)
-            return stdout, stderr, True
-        except subprocess.TimeoutExpired:
-            continue
-    # Something outside the group still holds the pipes open; give up on the rest of the output.
-    process.kill()
-    process.wait()
-    return b"", b"", True
 
 
 @pytest.fixture(scope="session")
@@ -275,46 +259,6 @@ def async_dir(tmp_path: Path) -> Path:
     path = tmp_path / "async"
     path.mkdir(mode=0o700)
     return path
-
-
-@dataclasses.dataclass
-class Background:
-    """An ansible-playbook run started by start_playbook: it runs in a session (process group) of its own."""
-
-    process: subprocess.Popen[bytes]
-    command: list[str]
-    out_dir: Path
-    started: float
-
-    def finish(self, timeout: float = 300) -> PlaybookRun:
-        """Wait for its end (past timeout, stop its process group and fail) and collect its output."""
-        stdout, stderr, timed_out = communicate_or_kill(self.process, timeout)
-        run = PlaybookRun(
-            command=self.command, rc=self.process.returncode, stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"), duration=time.monotonic() - self.started, out_dir=self.out_dir,
-        )
-        if timed_out:
-            raise AssertionError(f"ansible-playbook timed out after {timeout:g}s\n{run.report()}")
-        return run
-
-    def kill_group(self, signum: int = signal.SIGKILL) -> None:
-        """Signal ansible-playbook's process group, as a crash, Ctrl-C or a cancelled CI job does, and reap it."""
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
-        self.process.communicate()
-
-
-class StartPlaybook(t.Protocol):
-    def __call__(
-        self,
-        playbook: str | Path,
-        *,
-        extra_vars: dict[str, t.Any] | None = None,
-        env: dict[str, str] | None = None,
-        check: bool = False,
-    ) -> Background: ...
 
 
 @pytest.fixture

@@ -1,17 +1,24 @@
 """The result of one ``ansible-playbook`` run, and the type of the ``run_playbook`` fixture.
 
 Tests import these only for annotations and assertions:
-``from playbook_run import PlaybookRun, RunPlaybook``.
+``from playbook_run import PlaybookRun, RunPlaybook, StartPlaybook``. They live here, not in
+conftest.py: with the unit tests in the same run, ``import conftest`` finds another conftest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import time
 import typing as t
 from pathlib import Path
 
 OUTPUT_TAIL_LINES = 120
+# Seconds a stopped process group gets between SIGTERM and SIGKILL.
+STOP_GRACE = 5.0
 # The inventory name of the test target, in every transport's inventory.
 TARGET_HOST = "target"
 
@@ -72,3 +79,66 @@ class RunPlaybook(t.Protocol):
         timeout: float = 300,
     ) -> PlaybookRun:
         ...
+
+
+def communicate_or_kill(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes, bool]:
+    """Collect output; past ``timeout`` stop the process group. Returns (stdout, stderr, timed_out)."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        return stdout, stderr, False
+    except subprocess.TimeoutExpired:
+        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            stdout, stderr = process.communicate(timeout=STOP_GRACE)
+            return stdout, stderr, True
+        except subprocess.TimeoutExpired:
+            continue
+    # Something outside the group still holds the pipes open; give up on the rest of the output.
+    process.kill()
+    process.wait()
+    return b"", b"", True
+
+
+@dataclasses.dataclass
+class Background:
+    """An ansible-playbook run started by start_playbook: it runs in a session (process group) of its own."""
+
+    process: subprocess.Popen[bytes]
+    command: list[str]
+    out_dir: Path
+    started: float
+
+    def finish(self, timeout: float = 300) -> PlaybookRun:
+        """Wait for its end (past timeout, stop its process group and fail) and collect its output."""
+        stdout, stderr, timed_out = communicate_or_kill(self.process, timeout)
+        run = PlaybookRun(
+            command=self.command, rc=self.process.returncode, stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"), duration=time.monotonic() - self.started, out_dir=self.out_dir,
+        )
+        if timed_out:
+            raise AssertionError(f"ansible-playbook timed out after {timeout:g}s\n{run.report()}")
+        return run
+
+    def kill_group(self, signum: int = signal.SIGKILL) -> None:
+        """Signal ansible-playbook's process group, as a crash, Ctrl-C or a cancelled CI job does, and reap it."""
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+        self.process.communicate()
+
+
+class StartPlaybook(t.Protocol):
+    def __call__(
+        self,
+        playbook: str | Path,
+        *,
+        extra_vars: dict[str, t.Any] | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+    ) -> Background: ...

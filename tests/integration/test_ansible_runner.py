@@ -287,7 +287,7 @@ def test_a_runner_cancel_mid_wait_leaves_the_documented_state(
     out_dir.mkdir()
     async_dir = tmp_path / "async"
     # keep: long enough to outlive by far what a lease would have allowed after the cancel.
-    sleep = 15 if loss == "keep" else 300
+    sleep = 30 if loss == "keep" else 300
     cancel = CancelMidWait(out_dir / "job.pid")
     runner, _arrivals = run_with_runner(
         tmp_path, "cancel", waited_job_playbook(out_dir, loss=loss, sleep=sleep), collections_path=collections_path,

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import StartPlaybook
 from helpers import pids_alive, pids_with_cmdline, wait_until
-from playbook_run import RunPlaybook
+from playbook_run import RunPlaybook, StartPlaybook
 
 JID_RE = re.compile(r"\Aj[0-9]+\.[0-9]+\Z")
 POLL = 2

@@ -8,9 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from conftest import StartPlaybook
 from helpers import wait_until
-from playbook_run import RunPlaybook
+from playbook_run import RunPlaybook, StartPlaybook
 
 
 def records(async_dir: Path) -> list[str]:

@@ -43,6 +43,14 @@ exec(_longrun_load())
 """
 
 
+# The job starts with these at their default action, whatever the launcher inherited: the signals that
+# the async limit and mode=kill send must act on it as documented.
+_DEFAULT_SIGNALS = (
+    signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
 class PreparedJob:
     """The job's program and descriptors, ready to start."""
 
@@ -271,8 +279,9 @@ def _spawn(
             file_actions=file_actions,
             setsid=True,
             setsigmask=[],
-            # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored.
-            setsigdef=[signal.SIGPIPE, signal.SIGXFSZ],
+            # Python ignores SIGPIPE and SIGXFSZ, and a launcher started under nohup or in a shell's background
+            # ignores SIGHUP or SIGINT: exec keeps ignored signals ignored.
+            setsigdef=_DEFAULT_SIGNALS,
         )
     import subprocess  # pylint: disable=import-outside-toplevel
 
@@ -362,5 +371,7 @@ def _stop_inheriting_descriptors() -> None:
 
 
 def _unblock_signals() -> None:
-    """Runs in the job's process before exec: it must not inherit the supervisor's mask."""
+    """Runs in the job's process before exec: it must not inherit the supervisor's mask or ignored signals."""
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for signum in _DEFAULT_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)

@@ -159,6 +159,25 @@ def obedient(ready_file) -> str:
     return f"import time\nopen({str(ready_file)!r}, 'w').close()\ntime.sleep(60)\n"
 
 
+@pytest.mark.parametrize("ignored", [signal.SIGHUP, signal.SIGINT], ids=["nohup", "shell-background"])
+def test_signals_the_launcher_ignores_still_end_the_job(launcher, async_dir, tmp_path, wait_until, ignored):
+    """An agent started under nohup (SIGHUP ignored) or in a shell's background (SIGINT ignored) passes that on
+    through exec; the job must still end on the signal that mode=kill sends, without SIGKILL."""
+    ready = tmp_path / "ready"
+    previous = signal.signal(ignored, signal.SIG_IGN)
+    try:
+        launcher.launch(obedient(ready), grace=10)
+    finally:
+        signal.signal(ignored, previous)
+    wait_until(ready.exists, what="the job to start")
+    meta = read_raw(async_dir)[_record.META_KEY]
+    name = signal.Signals(ignored).name[3:]
+    _store.write_kill_request(async_dir, JID, signal_name=name, grace=5)
+    os.kill(meta["pid"], signal.SIGUSR1)
+    record = launcher.wait(timeout=10)
+    assert record.msg == f"job {JID} was killed on request with SIG{name}"
+
+
 @pytest.mark.parametrize(
     "source, signal_name, grace, expected_msg",
     [
