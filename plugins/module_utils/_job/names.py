@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 
 NAMES_DIR = ".names"
 _CLAIM_SUFFIX = ".claim"
-_MAPPING_LIMIT = 4096
 
 ATTACH = "attach"
 SKIP = "skip"
@@ -112,16 +111,8 @@ def read_mapping(async_dir: str, name: str) -> t.Optional[str]:
 
 def _read_mapping(async_dir: str, name: str) -> t.Tuple[t.Optional[str], bool]:
     """(jid or None, whether that job's result was collected)."""
-    try:
-        fd = os.open(mapping_path(async_dir, name), os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None, False
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            document = json.loads(handle.read(_MAPPING_LIMIT).decode("utf-8"))
-    except (OSError, ValueError):
-        return None, False
-    if not isinstance(document, dict):
+    document = _store.read_small_document(mapping_path(async_dir, name))
+    if document is None:
         return None, False
     jid = document.get("jid")
     if not isinstance(jid, str) or not _record.is_jid(jid):

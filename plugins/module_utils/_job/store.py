@@ -318,6 +318,15 @@ def create_private_file(directory: str, prefix: str) -> t.Tuple[int, str]:
     raise FileExistsError(errno.EEXIST, f"no unused temporary file name in {directory}")
 
 
+def read_small_document(path: str, limit: int = 4096) -> t.Optional[dict]:
+    """The JSON object in a small file of the async dir (never through a symlink); None when missing or bad."""
+    try:
+        document = json.loads(_read_own_file(path, limit).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def remove_side_files(async_dir: str, jid: str, *suffixes: str) -> None:
     for suffix in suffixes:
         _unlink_quietly(side_path(async_dir, jid, suffix))
@@ -331,11 +340,8 @@ def write_kill_request(async_dir: str, jid: str, *, signal_name: str, grace: int
 
 def read_kill_request(async_dir: str, jid: str) -> t.Optional[t.Tuple[str, int]]:
     """(signal name, grace) from a kill request, or None when there is none or it is malformed."""
-    try:
-        request = json.loads(_read_own_file(side_path(async_dir, jid, ".kill"), 4096).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(request, dict):
+    request = read_small_document(side_path(async_dir, jid, ".kill"))
+    if request is None:
         return None
     signal_name, grace = request.get("signal"), request.get("grace")
     if not isinstance(signal_name, str) or not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
@@ -351,11 +357,8 @@ def write_lease(async_dir: str, jid: str, *, expires_at: float, seconds: int) ->
 
 def read_lease(async_dir: str, jid: str) -> t.Optional[t.Tuple[float, int]]:
     """(expires_at, seconds) of the job's lease, or None when it has none or it is malformed."""
-    try:
-        lease = json.loads(_read_own_file(side_path(async_dir, jid, ".lease"), 4096).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(lease, dict):
+    lease = read_small_document(side_path(async_dir, jid, ".lease"))
+    if lease is None:
         return None
     expires_at, seconds = lease.get("expires_at"), lease.get("seconds")
     if not isinstance(expires_at, (int, float)) or isinstance(expires_at, bool):
