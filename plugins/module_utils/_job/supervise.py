@@ -119,7 +119,12 @@ class Supervisor:
             job.close()
         self.record.job_pid = self.job_pid
         self.record.job_start_time = _proc.process_start_time(self.job_pid)
-        _store.write_record(self.spec.async_dir, self.record)
+        try:
+            _store.write_record(self.spec.async_dir, self.record)
+        except _store.StoreError:
+            # The disk filled (the job may fill it) or turned read-only: the record that says
+            # running stays, and the watch goes on, so that the end is still recorded.
+            pass
         ending = self._wait_for_end()
         self._record_end(ending)
         return 0

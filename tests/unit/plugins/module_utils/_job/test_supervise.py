@@ -137,6 +137,24 @@ def test_several_jobs_in_one_dir(launcher, async_dir):
     assert (second.state, second.result) == (_record.SUCCEEDED, {"n": 2})
 
 
+def test_a_running_record_that_cannot_be_written_does_not_end_the_watch(launcher, async_dir, monkeypatch):
+    # The disk fills up (the job itself may fill it) just as the supervisor adds the job's pid to the record.
+    # The supervisor is forked from this process, so it runs with this write_record.
+    real_write = _store.write_record
+
+    def full_disk_once_started(directory, record, **options):
+        if record.state == _record.RUNNING and record.job_pid:
+            raise _store.StoreError(f"cannot write the status file {directory}/{record.jid}: the disk is full")
+        return real_write(directory, record, **options)
+
+    monkeypatch.setattr(_store, "write_record", full_disk_once_started)
+    launcher.launch("import time; time.sleep(1); print('{\"n\": 1}')")
+    record = launcher.wait()
+    assert (record.state, record.result) == (_record.SUCCEEDED, {"n": 1})
+    # The end removed the job's work dir and side files: only the record is left.
+    assert os.listdir(async_dir) == [JID]
+
+
 def test_the_record_carries_the_start_time_of_the_job_process(launcher, async_dir):
     launcher.launch("import time; time.sleep(30)")
     meta = read_raw(async_dir)[_record.META_KEY]
