@@ -22,11 +22,11 @@ import errno
 import fcntl
 import json
 import os
-import stat
 import struct
 import sys
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
+from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
 
 # Type checkers only: the target agent imports this module on every launch (see _agent/main.py).
 TYPE_CHECKING = False
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     import typing as t
 
 LOCKS_DIR = ".locks"
-DIR_MODE = 0o700
 FILE_MODE = 0o600
 # How often a waiting supervisor tries its next lock again.
 POLL_INTERVAL = 0.1
@@ -190,22 +189,10 @@ class LockSet:
 
 
 def _own_lock(async_dir: str, name: str) -> t.Tuple[str, str, int]:
-    directory = os.path.join(async_dir, LOCKS_DIR)
     try:
-        try:
-            os.mkdir(directory, DIR_MODE)
-        except FileExistsError:
-            pass
-        info = os.lstat(directory)
-    except OSError as exc:
-        raise LockError(
-            f"cannot create the locks directory {directory} ({exc.strerror or exc}): "
-            "make the async dir writable by the job's user"
-        ) from None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        raise LockError(
-            f"{directory} is not a directory of uid {os.geteuid()}: remove it so that longrun can create its locks"
-        )
+        directory = _store.ensure_private_subdir(async_dir, LOCKS_DIR, what="locks dir", keeps="the job locks")
+    except _store.StoreError as exc:
+        raise LockError(str(exc)) from None
     path = os.path.join(directory, name)
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:

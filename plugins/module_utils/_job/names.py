@@ -18,7 +18,6 @@ import errno
 import fcntl
 import json
 import os
-import stat
 
 from ansible_collections.longrun.jobs.plugins.module_utils._job import record as _record
 from ansible_collections.longrun.jobs.plugins.module_utils._job import store as _store
@@ -55,28 +54,7 @@ def claim_path(async_dir: str, name: str) -> str:
 
 def ensure_names_dir(async_dir: str) -> str:
     """Create the names dir 0700; one that exists must be a private directory (it is never chmod-ed)."""
-    path = names_dir(async_dir)
-    try:
-        os.mkdir(path, _store.DIR_MODE)
-        created = True
-    except FileExistsError:
-        created = False
-    except OSError as exc:
-        raise _store.StoreError(
-            f"cannot create the job names dir {path} ({exc.strerror or exc}): "
-            "make the async dir writable by the job's user or set ansible_async_dir to another directory"
-        ) from exc
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise _store.StoreError(f"{path} is not a directory: remove it, longrun keeps the job names there")
-    if created and stat.S_IMODE(info.st_mode) != _store.DIR_MODE:
-        _store._set_private_mode(path)  # pylint: disable=protected-access
-    elif not created and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise _store.StoreError(
-            f"the job names dir {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
-            "make it private (chmod 700) or remove it"
-        )
-    return path
+    return _store.ensure_private_subdir(async_dir, NAMES_DIR, what="job names dir", keeps="the job names")
 
 
 @contextlib.contextmanager

@@ -119,6 +119,36 @@ def _set_private_mode(path: str) -> None:
         os.close(fd)
 
 
+def ensure_private_subdir(async_dir: str, name: str, *, what: str, keeps: str) -> str:
+    """The subdir name of the async dir, created 0700; one that exists must be a private directory of this user.
+
+    Only a dir created here has its mode set. what names the dir in errors, keeps what longrun keeps there.
+    """
+    path = os.path.join(async_dir, name)
+    try:
+        try:
+            os.mkdir(path, DIR_MODE)
+            created = True
+        except FileExistsError:
+            created = False
+        info = os.lstat(path)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the {what} {path} ({exc.strerror or exc}): "
+            "make the async dir writable by the job's user or set ansible_async_dir to another directory"
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise StoreError(f"{path} is not a directory of uid {os.geteuid()}: remove it, longrun keeps {keeps} there")
+    if created and stat.S_IMODE(info.st_mode) != DIR_MODE:
+        _set_private_mode(path)
+    elif not created and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StoreError(
+            f"the {what} {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
+            "make it private (chmod 700) or remove it"
+        )
+    return path
+
+
 READ_ONLY = "is read-only (make it writable)"
 FULL = "is full (free space there)"
 

@@ -87,6 +87,46 @@ def test_ensure_async_dir_refuses_a_file(tmp_path, kind):
         _store.ensure_async_dir(str(path))
 
 
+def private_subdir(async_dir) -> str:
+    return _store.ensure_private_subdir(str(async_dir), ".sub", what="sub dir", keeps="its files")
+
+
+def test_ensure_private_subdir_creates_it_private_whatever_the_umask(tmp_path):
+    old_umask = os.umask(0o777)
+    try:
+        path = private_subdir(tmp_path)
+    finally:
+        os.umask(old_umask)
+    assert path == str(tmp_path / ".sub")
+    assert mode_of(path) == 0o700
+    # Once it exists it is used as it is.
+    assert private_subdir(tmp_path) == path
+
+
+def test_ensure_private_subdir_refuses_one_others_can_write_and_leaves_its_mode(tmp_path):
+    (tmp_path / ".sub").mkdir()
+    (tmp_path / ".sub").chmod(0o777)
+    with pytest.raises(_store.StoreError, match=f"^the sub dir {tmp_path}/.sub is writable by other users \\(mode 0777\\)"):
+        private_subdir(tmp_path)
+    assert mode_of(tmp_path / ".sub") == 0o777
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink to a dir"])
+def test_ensure_private_subdir_refuses_what_is_not_a_plain_dir(tmp_path, kind):
+    if kind == "file":
+        (tmp_path / ".sub").write_text("not a dir")
+    else:
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        (tmp_path / ".sub").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(_store.StoreError, match=f"^{tmp_path}/.sub is not a directory of uid {os.geteuid()}: remove it"):
+        private_subdir(tmp_path)
+
+
+def test_ensure_private_subdir_says_why_it_cannot_be_created(tmp_path):
+    with pytest.raises(_store.StoreError, match=f"^cannot create the sub dir {tmp_path}/missing/.sub \\("):
+        private_subdir(tmp_path / "missing")
+
+
 def test_resolve_async_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert _store.resolve_async_dir("~/.ansible_async") == str(tmp_path / ".ansible_async")
