@@ -181,7 +181,7 @@ test-matrix-smoke: sshd-package
 test: venv sshd-package collection sanity lint changelog-lint molecule test-matrix-smoke
 	$(COLLECTION_ENV) $(PYTEST) $(PYTEST_WORKERS) tests/unit tests/integration
 
-# Not part of `test`: it takes about 30 minutes with the defaults. BENCH_REPEATS (default 3),
+# Not part of `test`: it takes about 45 minutes with the defaults on a quiet machine. BENCH_REPEATS (default 3),
 # BENCH_B5_SECONDS (default 60) and BENCH_TRANSPORTS (default local,ssh) shorten it.
 bench: venv sshd-package collection
 	$(COLLECTION_ENV) $(VENV_BIN)/python benchmarks/bench.py
