@@ -141,4 +141,5 @@ class StartPlaybook(t.Protocol):
         extra_vars: dict[str, t.Any] | None = None,
         env: dict[str, str] | None = None,
         check: bool = False,
-    ) -> Background: ...
+    ) -> Background:
+        ...
