@@ -10,11 +10,11 @@ import copy
 import time
 import typing as t
 
-from ansible.errors import AnsibleAction, AnsibleActionFail
+from ansible.errors import AnsibleAction
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import StatusRequest
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure, result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import (
     batch_result,
     flat_entry,
@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
                 request = parse_request(args).replace(check_mode=self._task.check_mode)
                 self._follow_interval = parse_follow(args)
             except RequestError as exc:
-                raise AnsibleActionFail(str(exc)) from None
+                raise action_failure(str(exc)) from None
             if request.jids == [] and request.mode != "list":
                 result.update(self._nothing_to_do(request))
                 return result

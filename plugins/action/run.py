@@ -12,6 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 from ansible_collections.longrun.jobs.plugins.plugin_utils._controller_loss import ControllerLossError, lease_seconds
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
@@ -49,7 +50,7 @@ class ActionModule(ActionBase):
             try:
                 job.lease = lease_seconds(options["on_controller_loss"], options["controller_timeout"])
             except ControllerLossError as exc:
-                raise AnsibleActionFail(str(exc)) from None
+                raise action_failure(str(exc)) from None
             return resolve_wrapped_module(self, request, task_vars), options["grace"]
 
         return job.run(tmp, task_vars, prepare)
@@ -80,4 +81,4 @@ class ActionModule(ActionBase):
         try:
             return follow_interval(options.get("follow_interval"))
         except FollowError as exc:
-            raise AnsibleActionFail(str(exc)) from None
+            raise action_failure(str(exc)) from None

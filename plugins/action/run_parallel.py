@@ -25,7 +25,7 @@ from ansible_collections.longrun.jobs.plugins.module_utils._protocol import (
     StatusRequest,
 )
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import KILL_SETTLE
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure, result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._batch_results import flat_entry, summarize
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import (
     LaunchPlan,
@@ -164,7 +164,7 @@ class ActionModule(ActionBase):
             )
         except AnsibleActionFail as exc:
             message = str(exc.message).replace("longrun.jobs.run takes", "each job takes a name, async,")
-            raise AnsibleActionFail(f"{label}: {message}") from None
+            raise action_failure(f"{label}: {message}") from None
         validation = ArgumentSpecValidator(run_options_spec()).validate(dict({"grace": args["grace"]}, **request.options))
         if validation.error_messages:
             raise AnsibleActionFail(f"{label}: {'; '.join(validation.error_messages)}")

@@ -6,7 +6,27 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from ansible.errors import AnsibleAction, AnsibleActionFail
+
+
+def action_failure(message: str, result: t.Optional[dict] = None) -> AnsibleActionFail:
+    """AnsibleActionFail for a bad input or a known failure, with no traceback on any supported ansible-core.
+
+    ansible-core 2.18 sets the failure's ``exception`` to the traceback of the exception being
+    handled where it is made (an ``except`` block that turns an error into a failure), and the
+    default callback then reports "An exception occurred". Only an ``exception`` given in
+    ``result`` (a module's own) is kept, as later cores do.
+    """
+    # Read first: 2.18 updates the dict given as result in place.
+    own = result.get("exception") if result is not None else None
+    failure = AnsibleActionFail(message, result=result)
+    if own is not None:
+        failure.result["exception"] = own
+    else:
+        failure.result.pop("exception", None)
+    return failure
 
 
 def result_of_action_exception(exc: AnsibleAction) -> dict:

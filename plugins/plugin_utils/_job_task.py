@@ -18,7 +18,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import LaunchReply
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS, MAX_WINDOW, SETTLE_SECONDS
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import result_of_action_exception
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure, result_of_action_exception
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_results import task_result_for_job
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import failure_result, launch, plan_launch
 from ansible_collections.longrun.jobs.plugins.plugin_utils._lock_options import lock_wait
@@ -202,7 +202,7 @@ class JobTask:
             # The job is not lost with the reply (the target keeps what it could not deliver): name it.
             # Whether it has finished is not known here.
             job = {key: value for key, value in launched_job(launched).items() if key != "finished"}
-            raise AnsibleActionFail(exc.message, result=dict(exc.result, **job)) from None
+            raise action_failure(exc.message, result=dict(exc.result, **job)) from None
         if entry.finished:
             # Stock's poller returns what async_status gives: the same keys here.
             return task_result_for_job(entry, stock_defaults=True, action=self.action)

@@ -10,6 +10,7 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils._job.locks import LockError, normalize_locks
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
 
@@ -22,7 +23,7 @@ def lock_options(
     try:
         locks = normalize_locks(options.get("lock"))
     except LockError as exc:
-        raise AnsibleActionFail(f"{prefix}{exc}") from None
+        raise action_failure(f"{prefix}{exc}") from None
     lock_timeout = options.get("lock_timeout")
     if lock_timeout is not None and not locks:
         raise AnsibleActionFail(

@@ -12,6 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.mod_args import ModuleArgsParser
 
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.plugin_utils._selection import type_name
 from ansible_collections.longrun.jobs.plugins.plugin_utils._specs import run_options_spec
 
@@ -96,7 +97,7 @@ def parse_run_request(
             skip_action_validation=True
         )
     except AnsibleError as exc:
-        raise AnsibleActionFail(f"cannot parse the arguments of {key}: {exc.message}") from None
+        raise action_failure(f"cannot parse the arguments of {key}: {exc.message}") from None
     module_args = dict(module_args)
     defaults_name = fqcn
     if fqcn in _SHELL_MODULES:

@@ -25,6 +25,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
 
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import holds_undecodable_text
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program, agent_source
@@ -94,7 +95,7 @@ class TargetAgent:
         try:
             return _protocol.decode_reply(request, reply)
         except _protocol.ProtocolError as exc:
-            raise AnsibleActionFail(f"the longrun agent on the target sent a reply this controller cannot read: {exc}") from None
+            raise action_failure(f"the longrun agent on the target sent a reply this controller cannot read: {exc}") from None
 
     def _send(self, request: str) -> dict:
         if keep_remote_files(self.task_vars):
