@@ -12,8 +12,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.plugin_utils._controller_loss import ControllerLossError, lease_seconds
 from ansible_collections.longrun.jobs.plugins.plugin_utils._job_task import JobTask
 from ansible_collections.longrun.jobs.plugins.plugin_utils._launch_plan import named_job_options

@@ -10,9 +10,9 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils._job.locks import LockError, normalize_locks
 from ansible_collections.longrun.jobs.plugins.module_utils._timing import MAX_SECONDS
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 
 
 def lock_options(

@@ -25,9 +25,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.utils.display import Display
 
-from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.module_utils import _protocol
 from ansible_collections.longrun.jobs.plugins.module_utils._protocol import holds_undecodable_text
+from ansible_collections.longrun.jobs.plugins.plugin_utils._action_result import action_failure
 from ansible_collections.longrun.jobs.plugins.plugin_utils._agent_bundle import agent_program, agent_source
 
 display = Display()

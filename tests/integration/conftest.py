@@ -45,6 +45,7 @@ from playbook_run import (  # noqa: E402
     STOP_GRACE,
     TARGET_HOST,
     Background,
+    PlaybookOptions,
     PlaybookRun,
     RunPlaybook,
     StartPlaybook,
@@ -329,15 +330,8 @@ def start_playbook(
 
 @pytest.fixture
 def run_playbook(start_playbook: StartPlaybook) -> RunPlaybook:
-    def run(
-        playbook: str | Path,
-        *,
-        extra_vars: dict[str, t.Any] | None = None,
-        env: dict[str, str] | None = None,
-        check: bool = False,
-        timeout: float = 300,
-    ) -> PlaybookRun:
-        return start_playbook(playbook, extra_vars=extra_vars, env=env, check=check).finish(timeout)
+    def run(playbook: str | Path, *, timeout: float = 300, **options: t.Unpack[PlaybookOptions]) -> PlaybookRun:
+        return start_playbook(playbook, **options).finish(timeout)
 
     return run
 

@@ -68,15 +68,17 @@ class PlaybookRun:
             raise AssertionError(f"ansible-playbook failed\n{self.report()}")
 
 
+class PlaybookOptions(t.TypedDict, total=False):
+    """The options of start_playbook, and of run_playbook besides its timeout."""
+
+    extra_vars: dict[str, t.Any] | None
+    env: dict[str, str] | None
+    check: bool
+
+
 class RunPlaybook(t.Protocol):
     def __call__(
-        self,
-        playbook: str | Path,
-        *,
-        extra_vars: dict[str, t.Any] | None = None,
-        env: dict[str, str] | None = None,
-        check: bool = False,
-        timeout: float = 300,
+        self, playbook: str | Path, *, timeout: float = 300, **options: t.Unpack[PlaybookOptions]
     ) -> PlaybookRun:
         ...
 
@@ -134,12 +136,5 @@ class Background:
 
 
 class StartPlaybook(t.Protocol):
-    def __call__(
-        self,
-        playbook: str | Path,
-        *,
-        extra_vars: dict[str, t.Any] | None = None,
-        env: dict[str, str] | None = None,
-        check: bool = False,
-    ) -> Background:
+    def __call__(self, playbook: str | Path, **options: t.Unpack[PlaybookOptions]) -> Background:
         ...
